@@ -1,0 +1,114 @@
+"""Command line: ``kinetix train CONFIG ...`` / ``kinetix test CONFIG CHECKPOINT ...``.
+
+``tools/train.py`` and ``tools/test.py`` call :func:`train_main` and
+:func:`test_main`, so the MMAction2 commands and the ``kinetix`` console
+command are the same code. A user error ends the run with one line on stderr
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from kinetix.errors import KinetixError
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work-dir", help="where logs and checkpoints go "
+                        "(default: cfg.work_dir, else ./work_dirs/<config stem>)")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config keys, e.g. train_dataloader.batch_size=8 "
+                             "'optim_wrapper.optimizer.lr=0.01' 'train_pipeline.0.clip_len=4'")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    # torch.distributed.launch passes --local-rank/--local_rank; torchrun sets LOCAL_RANK.
+    parser.add_argument("--local-rank", "--local_rank", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train.py", description="Train a video recognizer")
+    parser.add_argument("config", help="config file")
+    _common(parser)
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
+                        help="resume from PATH, or alone: from the newest checkpoint in the work dir")
+    parser.add_argument("--amp", action="store_true", help="mixed precision")
+    parser.add_argument("--no-validate", action="store_true", help="no validation during training")
+    parser.add_argument("--auto-scale-lr", action="store_true",
+                        help="scale lr by world_size*batch_size/auto_scale_lr.base_batch_size")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--diff-rank-seed", action="store_true", help="seed + rank on each process")
+    parser.add_argument("--deterministic", action="store_true", help="deterministic algorithms")
+    return parser
+
+
+def test_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="test.py", description="Test a video recognizer")
+    parser.add_argument("config", help="config file")
+    parser.add_argument("checkpoint", help="checkpoint file")
+    _common(parser)
+    parser.add_argument("--dump", help="write predictions to this .pkl file")
+    parser.add_argument("--show-dir", help="write a picture of every --interval-th sample here")
+    parser.add_argument("--show", action="store_true", help="show the pictures in a window")
+    parser.add_argument("--interval", type=int, default=1, help="visualise every N-th sample")
+    parser.add_argument("--wait-time", type=float, default=2.0, help="seconds each picture is shown")
+    parser.add_argument("--amp", action="store_true", help="mixed precision inference")
+    return parser
+
+
+def _run(body: Callable[[], object]) -> int:
+    # Imported here so that `--help` answers without importing torch.
+    from kinetix.engine.env import shutdown_distributed
+    try:
+        body()
+        return 0
+    except KinetixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        shutdown_distributed()
+
+
+def _options(args: argparse.Namespace):
+    from kinetix.config import parse_cfg_options
+    from kinetix.engine.runner import RunOptions
+    if args.local_rank is not None:
+        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    values = {k: v for k, v in vars(args).items() if k in RunOptions.__dataclass_fields__}
+    values["cfg_options"] = parse_cfg_options(args.cfg_options)
+    return RunOptions(**values)
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    args = train_parser().parse_args(argv)
+
+    def body() -> None:
+        from kinetix.engine.runner import train
+        train(_options(args))
+    return _run(body)
+
+
+def test_main(argv: Sequence[str] | None = None) -> int:
+    args = test_parser().parse_args(argv)
+
+    def body() -> None:
+        from kinetix.engine.runner import test
+        test(_options(args))
+    return _run(body)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"train": train_main, "test": test_main}
+    if not argv or argv[0] not in commands:
+        print("usage: kinetix {train,test} ...  (kinetix train -h for help)", file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Batch collation: stack uint8 inputs and labels, drop and list skipped samples."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from kinetix.errors import DataError
+
+
+def collate(samples: Sequence[dict]) -> dict[str, Any]:
+    """Turn ``PackActionInputs`` outputs into one batch.
+
+    ``{'skipped': name, 'index': i}`` entries (undecodable videos) are dropped
+    and their names listed under ``'skipped'``; a batch may end up empty, in
+    which case ``inputs`` and ``labels`` are ``None`` and the caller skips it.
+    """
+    kept = [s for s in samples if "skipped" not in s]
+    skipped = [str(s["skipped"]) for s in samples if "skipped" in s]
+    batch: dict[str, Any] = {
+        "inputs": None,
+        "labels": None,
+        "indices": torch.tensor([int(s["index"]) for s in kept], dtype=torch.int64),
+        "filenames": [str(s.get("filename", "")) for s in kept],
+        "skipped": skipped,
+    }
+    if not kept:
+        return batch
+    shapes = {tuple(s["inputs"].shape) for s in kept}
+    if len(shapes) > 1:
+        # Usually a pipeline without a fixed-size crop/resize: say which files differ.
+        first, other = kept[0], next(s for s in kept if tuple(s["inputs"].shape) != tuple(kept[0]["inputs"].shape))
+        raise DataError(f"cannot batch samples of different shapes: {tuple(first['inputs'].shape)} "
+                        f"({first.get('filename')}) vs {tuple(other['inputs'].shape)} ({other.get('filename')}); "
+                        f"the pipeline must produce a fixed size")
+    batch["inputs"] = torch.stack([s["inputs"] for s in kept])
+    labels = [s["label"] for s in kept]
+    batch["labels"] = torch.stack(labels) if labels[0].dim() > 0 else \
+        torch.stack(labels).to(torch.int64)
+    return batch

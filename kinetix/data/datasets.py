@@ -1,0 +1,206 @@
+"""VideoDataset and RawframeDataset: MMAction2 annotation lists, checked up front.
+
+Annotations are parsed and every listed file is checked at construction, so a
+typo in a path fails in the first second with ``file:line`` instead of hours
+into an epoch. A video that exists but cannot be decoded is a fact of life
+with web-scraped data: it becomes a ``{'skipped': filename, 'index': i}``
+sample (after one warning per file) and the collate function drops it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from kinetix.data.decoding import UndecodableVideoError
+from kinetix.errors import ConfigError, DataError
+from kinetix.registry import DATASETS
+
+
+class SkippedSampleWarning(UserWarning):
+    """A video or frame folder could not be decoded and its sample was skipped."""
+
+
+class BaseActionDataset:
+    """Shared parsing, checking and ``__getitem__``; subclasses define the line format."""
+
+    path_key = "filename"  # the info key that names the file on disk
+    prefix_key = "video"   # the data_prefix entry it is relative to
+
+    def __init__(self, ann_file: str, pipeline: Sequence[Callable[[dict], dict]],
+                 data_prefix: dict | None = None, multi_class: bool = False,
+                 num_classes: int | None = None, start_index: int = 0, modality: str = "RGB",
+                 test_mode: bool = False, data_root: str | None = None,
+                 metainfo: dict | None = None, lazy_init: bool = False,
+                 serialize_data: bool = True, max_refetch: int = 10,
+                 filter_cfg: dict | None = None, indices: int | Sequence[int] | None = None,
+                 delimiter: str | None = None) -> None:
+        name = type(self).__name__
+        if multi_class and not num_classes:
+            raise ConfigError(f"{name}: multi_class=True needs num_classes")
+        for i, step in enumerate(pipeline):
+            if not callable(step):
+                raise ConfigError(f"{name}.pipeline.{i}: {step!r} is not a transform")
+        # mmengine semantics: relative ann_file and prefixes live under data_root.
+        root = data_root or ""
+        self.ann_file = os.path.join(root, ann_file) if root and not os.path.isabs(ann_file) else ann_file
+        prefix = dict(data_prefix or {})
+        self.prefix = os.path.join(root, prefix.get(self.prefix_key, "") or "") if root else \
+            (prefix.get(self.prefix_key, "") or "")
+        self.pipeline = list(pipeline)
+        self.multi_class = multi_class
+        self.num_classes = num_classes
+        self.start_index = start_index
+        self.modality = modality
+        self.test_mode = test_mode
+        self.metainfo = dict(metainfo or {})
+        # ' ' (MMAction2's default) means any run of whitespace, like str.split().
+        self.delimiter = None if delimiter in (None, " ") else delimiter
+        self._warned: set[str] = set()
+        self.data_list = self._load()
+        if indices is not None:  # mmengine: keep the first N, or these positions
+            keep = range(indices) if isinstance(indices, int) else indices
+            self.data_list = [self.data_list[i] for i in keep]
+
+    # ---------------------------------------------------------------- parsing
+    def _load(self) -> list[dict]:
+        if not os.path.isfile(self.ann_file):
+            raise DataError(f"{type(self).__name__}: ann_file not found: {self.ann_file}")
+        infos: list[dict] = []
+        with open(self.ann_file, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                info = self._parse_line(line.strip(), f"{self.ann_file}:{lineno}")
+                info["_where"] = f"{self.ann_file}:{lineno}"
+                infos.append(info)
+        self._check_exist(infos)
+        return infos
+
+    def _parse_line(self, line: str, where: str) -> dict:
+        raise NotImplementedError
+
+    def _split(self, line: str, n_fields: int, where: str, expected: str) -> tuple[list[str], list[str]]:
+        """Return (leading fields, label fields)."""
+        parts = line.split(self.delimiter)
+        fields, labels = parts[:n_fields], parts[n_fields:]
+        if len(fields) < n_fields or not labels:
+            raise DataError(f"{where}: expected {expected}, got {line!r}")
+        return fields, labels
+
+    def _parse_labels(self, labels: list[str], where: str) -> int | list[int]:
+        try:
+            values = [int(v) for v in labels]
+        except ValueError:
+            raise DataError(f"{where}: bad label {' '.join(labels)!r} (expected integer class ids)") from None
+        if not self.multi_class and len(values) != 1:
+            raise DataError(f"{where}: {len(values)} labels on one line; set multi_class=True "
+                            f"and num_classes for multi-label annotations")
+        for v in values:
+            if v < 0 or (self.num_classes is not None and v >= self.num_classes):
+                limit = f" (num_classes={self.num_classes})" if self.num_classes is not None else ""
+                raise DataError(f"{where}: label {v} out of range{limit}")
+        return values if self.multi_class else values[0]
+
+    def _check_exist(self, infos: list[dict]) -> None:
+        exists = os.path.isdir if self.path_key == "frame_dir" else os.path.exists
+        missing = [info for info in infos if not exists(info[self.path_key])]
+        if missing:
+            what = "frame folders" if self.path_key == "frame_dir" else "videos"
+            first = missing[0]
+            raise DataError(f"{len(missing)} of {len(infos)} {what} listed in {self.ann_file} do not exist; "
+                            f"first: {first['_where']}: {first[self.path_key]}")
+
+    # ---------------------------------------------------------------- access
+    def __len__(self) -> int:
+        return len(self.data_list)
+
+    def get_data_info(self, index: int) -> dict:
+        info = copy.deepcopy(self.data_list[index])
+        info.pop("_where", None)
+        info["index"] = index
+        if self.multi_class:
+            onehot = np.zeros(self.num_classes, dtype=np.float32)
+            onehot[info["label"]] = 1.0
+            info["label"] = onehot
+        return info
+
+    def __getitem__(self, index: int) -> dict:
+        results = self.get_data_info(index)
+        name = results[self.path_key]
+        try:
+            for step in self.pipeline:
+                results = step(results)
+        except UndecodableVideoError as exc:
+            if name not in self._warned:  # once per file: a bad video is hit every epoch
+                self._warned.add(name)
+                warnings.warn(f"skipping {name}: {exc.reason}", SkippedSampleWarning, stacklevel=2)
+            reader = results.get("video_reader") if isinstance(results, dict) else None
+            if reader is not None:
+                reader.close()
+            return {"skipped": name, "index": index}
+        return results
+
+    def get_labels(self) -> list[Any]:
+        return [info["label"] for info in self.data_list]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.ann_file!r}, {len(self)} samples)"
+
+
+@DATASETS.register
+class VideoDataset(BaseActionDataset):
+    """Lines ``rel/path.mp4 LABEL [LABEL ...]``, relative to ``data_prefix['video']``."""
+
+    def __init__(self, ann_file: str, pipeline: Sequence[Callable[[dict], dict]],
+                 data_prefix: dict | None = None, multi_class: bool = False,
+                 num_classes: int | None = None, start_index: int = 0, modality: str = "RGB",
+                 test_mode: bool = False, **kwargs: Any) -> None:
+        super().__init__(ann_file, pipeline, data_prefix if data_prefix is not None else dict(video=""),
+                         multi_class, num_classes, start_index, modality, test_mode, **kwargs)
+
+    def _parse_line(self, line: str, where: str) -> dict:
+        (path,), labels = self._split(line, 1, where, "'path label'")
+        return dict(filename=os.path.join(self.prefix, path),
+                    label=self._parse_labels(labels, where),
+                    start_index=self.start_index, modality=self.modality)
+
+
+@DATASETS.register
+class RawframeDataset(BaseActionDataset):
+    """Lines ``frame_dir total_frames LABEL...`` (``frame_dir offset total_frames LABEL...`` with_offset)."""
+
+    path_key = "frame_dir"
+    prefix_key = "img"
+
+    def __init__(self, ann_file: str, pipeline: Sequence[Callable[[dict], dict]],
+                 data_prefix: dict | None = None, filename_tmpl: str = "img_{:05}.jpg",
+                 with_offset: bool = False, multi_class: bool = False,
+                 num_classes: int | None = None, start_index: int = 1, modality: str = "RGB",
+                 test_mode: bool = False, **kwargs: Any) -> None:
+        self.filename_tmpl = filename_tmpl
+        self.with_offset = with_offset
+        super().__init__(ann_file, pipeline, data_prefix if data_prefix is not None else dict(img=""),
+                         multi_class, num_classes, start_index, modality, test_mode, **kwargs)
+
+    def _parse_line(self, line: str, where: str) -> dict:
+        n = 3 if self.with_offset else 2
+        expected = "'frame_dir offset total_frames label'" if self.with_offset else \
+            "'frame_dir total_frames label'"
+        fields, labels = self._split(line, n, where, expected)
+        try:
+            numbers = [int(v) for v in fields[1:]]
+        except ValueError:
+            raise DataError(f"{where}: expected {expected}, got {line!r}") from None
+        if numbers[-1] < 1:
+            raise DataError(f"{where}: total_frames must be >= 1, got {numbers[-1]}")
+        info = dict(frame_dir=os.path.join(self.prefix, fields[0]), total_frames=numbers[-1],
+                    label=self._parse_labels(labels, where), filename_tmpl=self.filename_tmpl,
+                    start_index=self.start_index, modality=self.modality)
+        if self.with_offset:
+            info["offset"] = numbers[0]
+        return info

@@ -1,0 +1,66 @@
+"""Process-group helpers that also work in a single, non-distributed process.
+
+Everything here degrades to the obvious single-process answer when
+torch.distributed is not initialised, so the rest of the code can call
+``get_rank()`` or ``all_gather_object()`` unconditionally.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as torch_dist
+
+
+def is_distributed() -> bool:
+    return torch_dist.is_available() and torch_dist.is_initialized()
+
+
+def get_rank() -> int:
+    return torch_dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size() -> int:
+    return torch_dist.get_world_size() if is_distributed() else 1
+
+
+def get_local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def is_main_process() -> bool:
+    return get_rank() == 0
+
+
+def barrier() -> None:
+    if is_distributed():
+        torch_dist.barrier()
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Return ``obj`` as held by rank ``src`` on every rank."""
+    if not is_distributed():
+        return obj
+    holder = [obj]
+    torch_dist.broadcast_object_list(holder, src=src)
+    return holder[0]
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Gather one picklable object from every rank, in rank order."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * get_world_size()
+    torch_dist.all_gather_object(out, obj)
+    return out
+
+
+def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
+    """Average a tensor over ranks (a copy; the input is left alone)."""
+    if not is_distributed():
+        return value
+    value = value.detach().clone()
+    torch_dist.all_reduce(value)
+    return value / get_world_size()

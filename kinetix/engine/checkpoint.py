@@ -1,0 +1,157 @@
+"""Reading and writing checkpoints, safely and atomically.
+
+Writing: a checkpoint is written to a temporary file in the same folder and
+moved into place with ``os.replace``, so a crash or a full disk never leaves a
+half-written ``epoch_N.pth`` behind.
+
+Reading: never runs code from the file. ``torch.load(weights_only=True)``
+handles our own checkpoints. MMAction2's also pickle mmengine objects (the
+``message_hub``); we list those classes without importing them and let inert
+placeholders stand in for them, so the tensors load even where mmengine is not
+installed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kinetix.errors import CheckpointError
+
+
+def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Replace a small file (``last_checkpoint``, metrics, a dump) in one step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Opaque:
+    """Stands in for a class from a checkpoint that we must not import or run.
+
+    It accepts whatever the pickle passes to construct or restore it and keeps
+    it as data, which is enough to get past it to the tensors.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "_Opaque":
+        obj = super().__new__(cls)
+        obj.args = args
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<opaque {self.qualified_name}>"
+
+
+def _placeholder(qualified_name: str) -> type:
+    return type(qualified_name.rsplit(".", 1)[-1], (_Opaque,), {"qualified_name": qualified_name})
+
+
+def is_url(path: str) -> bool:
+    return str(path).startswith(("http://", "https://"))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint file into a dict without executing code from it."""
+    if is_url(str(path)):
+        raise CheckpointError(f"checkpoint {path}: loading from a URL is not supported yet; "
+                              "download it and pass the local path")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        loaded = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        loaded = _load_with_placeholders(path, map_location)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"checkpoint {path}: cannot read it ({_first_line(exc)})") from None
+    if not isinstance(loaded, dict):
+        raise CheckpointError(f"checkpoint {path}: expected a dict, found {type(loaded).__name__}")
+    return loaded
+
+
+def _load_with_placeholders(path: Path, map_location: str | torch.device) -> dict[str, Any]:
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        stand_ins = [(_placeholder(name), name) for name in unsafe]
+        with torch.serialization.safe_globals(stand_ins):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"checkpoint {path}: cannot read it safely ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def extract_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The model weights of a checkpoint, with a DDP ``module.`` prefix removed."""
+    state = checkpoint.get("state_dict", checkpoint.get("model", checkpoint))
+    if not isinstance(state, dict):
+        raise CheckpointError("checkpoint has no state_dict")
+    state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def load_model_weights(model: torch.nn.Module, checkpoint: dict[str, Any], source: str,
+                       strict: bool = False) -> tuple[list[str], list[str]]:
+    """Copy the checkpoint's weights into ``model``.
+
+    Returns (missing, unexpected) key lists. A checkpoint that shares no key
+    with the model, or has a shape mismatch, is an error: loading it would
+    silently evaluate random weights.
+    """
+    state = extract_state_dict(checkpoint)
+    own = model.state_dict()
+    common = [k for k in state if k in own]
+    if not common:
+        sample = next(iter(state), "<empty>")
+        raise CheckpointError(f"checkpoint {source}: none of its {len(state)} weights match the model "
+                              f"(first key {sample!r}); is it for this architecture?")
+    for key in common:
+        if state[key].shape != own[key].shape:
+            raise CheckpointError(f"checkpoint {source}: {key} has shape {tuple(state[key].shape)}, "
+                                  f"the model expects {tuple(own[key].shape)}")
+    result = model.load_state_dict(state, strict=False)
+    missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
+    if strict and (missing or unexpected):
+        raise CheckpointError(f"checkpoint {source}: {len(missing)} missing and "
+                              f"{len(unexpected)} unexpected keys (first: {(missing + unexpected)[0]})")
+    return missing, unexpected

@@ -1,0 +1,96 @@
+"""Check a whole config before any work starts.
+
+Every ``type`` is looked up in its registry up front, so a typo in the test
+pipeline stops the run in the first second, not after an hour of training.
+Keys that only mean something to mmengine are accepted with one warning each.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from kinetix.errors import ConfigError
+from kinetix.registry import (DATASETS, HOOKS, LOOPS, METRICS, MODELS, OPTIMIZERS, SAMPLERS,
+                              SCHEDULERS, check_types)
+
+# Top-level keys of mmengine configs that kinetix does not act on.
+MMENGINE_ONLY_KEYS = ("log_processor", "visualizer", "vis_backends", "log_level", "launcher",
+                      "custom_imports", "experiment_name", "model_wrapper_cfg", "strategy",
+                      "compile", "cfg")
+
+
+@LOOPS.register
+def EpochBasedTrainLoop(max_epochs: int, val_begin: int = 1, val_interval: int = 1) -> dict[str, int]:
+    if max_epochs < 1 or val_interval < 1:
+        raise ConfigError("train_cfg: max_epochs and val_interval must be >= 1")
+    return {"max_epochs": max_epochs, "val_begin": val_begin, "val_interval": val_interval}
+
+
+@LOOPS.register
+def ValLoop(fp16: bool = False) -> dict[str, bool]:
+    return {"fp16": fp16}
+
+
+@LOOPS.register
+def TestLoop(fp16: bool = False) -> dict[str, bool]:
+    return {"fp16": fp16}
+
+
+def train_loop_cfg(cfg: dict) -> dict:
+    """``train_cfg`` with its type filled in (mmengine also accepts ``by_epoch=True``)."""
+    loop = dict(cfg.get("train_cfg") or {})
+    if "type" not in loop:
+        if loop.pop("by_epoch", True) is not True:
+            raise ConfigError("train_cfg.by_epoch: iteration-based training is not supported yet")
+        loop["type"] = "EpochBasedTrainLoop"
+    return loop
+
+
+def _dataloader_types(cfg: dict, name: str) -> None:
+    loader = cfg.get(name)
+    if loader is None:
+        return
+    if not isinstance(loader, dict):
+        raise ConfigError(f"{name}: expected a dict, got {type(loader).__name__}")
+    if "dataset" not in loader:
+        raise ConfigError(f"{name}.dataset: missing")
+    check_types(loader["dataset"], DATASETS, f"{name}.dataset")
+    if "sampler" in loader:
+        check_types(loader["sampler"], SAMPLERS, f"{name}.sampler")
+
+
+def check_config(cfg: dict, mode: str) -> None:
+    """Raise a ConfigError naming the first problem; warn about ignored keys."""
+    required = {"train": ("model", "train_dataloader", "train_cfg", "optim_wrapper"),
+                "test": ("model", "test_dataloader", "test_evaluator")}[mode]
+    for key in required:
+        if cfg.get(key) is None:
+            raise ConfigError(f"{key}: missing from the config (needed to {mode})")
+    check_types(cfg["model"], MODELS, "model")
+    for name in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        _dataloader_types(cfg, name)
+    for name in ("val_evaluator", "test_evaluator"):
+        check_types(cfg.get(name), METRICS, name)
+    optim = cfg.get("optim_wrapper") or {}
+    check_types(optim.get("optimizer"), OPTIMIZERS, "optim_wrapper.optimizer")
+    check_types(cfg.get("param_scheduler"), SCHEDULERS, "param_scheduler")
+    check_types(cfg.get("default_hooks"), HOOKS, "default_hooks")
+    check_types(cfg.get("custom_hooks"), HOOKS, "custom_hooks")
+    check_types(train_loop_cfg(cfg), LOOPS, "train_cfg")
+    for name in ("val_cfg", "test_cfg"):
+        check_types(cfg.get(name), LOOPS, name)
+    if cfg.get("custom_hooks"):
+        raise ConfigError("custom_hooks: not supported yet")
+    warn_mmengine_only(cfg)
+
+
+def warn_mmengine_only(cfg: dict[str, Any]) -> None:
+    for key in MMENGINE_ONLY_KEYS:
+        if key in cfg:
+            warnings.warn(f"config key {key!r} is used only by mmengine; kinetix ignores it", stacklevel=2)
+    env = cfg.get("env_cfg") or {}
+    for key in env:
+        if key not in ("cudnn_benchmark", "dist_cfg"):
+            warnings.warn(f"config key 'env_cfg.{key}' is used only by mmengine; kinetix ignores it",
+                          stacklevel=2)

@@ -1,0 +1,165 @@
+"""The hooks of a training run: logging, validation, checkpoints.
+
+``default_hooks`` in MMAction2 configs also name mmengine hooks whose work our
+trainer does itself (timing, lr scheduling, sampler seeding); those names are
+accepted and build nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from kinetix.dist import barrier, get_rank
+from kinetix.engine.checkpoint import save_checkpoint, write_atomic
+from kinetix.engine.logs import format_line, get_logger
+from kinetix.engine.trainer import Hook, Trainer
+from kinetix.errors import ConfigError
+from kinetix.registry import HOOKS
+
+# mmengine hooks whose job is built into the Trainer.
+BUILTIN_HOOKS = ("RuntimeInfoHook", "IterTimerHook", "ParamSchedulerHook",
+                 "DistSamplerSeedHook", "SyncBuffersHook")
+for _name in BUILTIN_HOOKS:
+    HOOKS.register(lambda **kwargs: None, name=_name)
+
+
+def _warn_ignored(owner: str, ignored: dict[str, Any]) -> None:
+    for key in ignored:
+        warnings.warn(f"{owner}.{key} is not honoured by kinetix; ignored", stacklevel=3)
+
+
+@HOOKS.register
+class LoggerHook(Hook):
+    """Every ``interval`` iterations: one log line, and the same values as JSON."""
+
+    def __init__(self, interval: int = 10, ignore_last: bool = True, **ignored: Any) -> None:
+        _warn_ignored("default_hooks.logger", {k: v for k, v in ignored.items()
+                                               if k not in ("log_metric_by_epoch", "interval_exp_name")})
+        self.interval = interval
+        self.ignore_last = ignore_last
+        self.window: list[dict[str, Any]] = []
+        self.train_start = 0.0
+        self.start_iter = 0
+
+    def before_train(self, trainer: Trainer) -> None:
+        self.train_start = time.perf_counter()
+        self.start_iter = trainer.iter
+
+    def after_step(self, trainer: Trainer, outputs: dict[str, Any]) -> None:
+        self.window.append(outputs)
+        i, n = trainer.inner_iter + 1, trainer.iters_per_epoch
+        last = i == n and not self.ignore_last
+        if i % self.interval != 0 and not last:
+            return
+        values = self._summarise(trainer)
+        get_logger().info(format_line(f"Epoch(train) [{trainer.epoch + 1}][{i}/{n}]", values))
+        trainer.scalars.write({**values, "epoch": trainer.epoch + 1, "iter": i, "step": trainer.iter})
+        self.window = []
+
+    def _summarise(self, trainer: Trainer) -> dict[str, Any]:
+        mean = {k: sum(o[k] for o in self.window) / len(self.window)
+                for k in self.window[-1] if k != "lr"}
+        done = trainer.iter - self.start_iter
+        seconds_per_iter = (time.perf_counter() - self.train_start) / max(done, 1)
+        values: dict[str, Any] = {"lr": self.window[-1]["lr"],
+                                  "eta": seconds_per_iter * (trainer.max_iters - trainer.iter),
+                                  "time": mean.pop("time"), "data_time": mean.pop("data_time")}
+        if trainer.device.type == "cuda":
+            values["memory"] = torch.cuda.max_memory_allocated(trainer.device) / 2**20
+        if "grad_norm" in mean:
+            values["grad_norm"] = mean.pop("grad_norm")
+        values["loss"] = mean.pop("loss")
+        values.update(mean)
+        return values
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        self.window = []
+        skipped = trainer.skipped_total()
+        if skipped:
+            get_logger().warning(f"Epoch(train) [{trainer.epoch}]: skipped {len(skipped)} undecodable "
+                                 f"video(s): {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+
+
+class ValidationHook(Hook):
+    """Evaluates every ``interval`` epochs from ``begin``, and after the last epoch."""
+
+    def __init__(self, evaluate: Callable[[Trainer], dict[str, float]], begin: int = 1,
+                 interval: int = 1) -> None:
+        self.evaluate, self.begin, self.interval = evaluate, begin, interval
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        trainer.metrics = {}
+        due = trainer.epoch % self.interval == 0 or trainer.epoch == trainer.max_epochs
+        if trainer.epoch >= self.begin and due:
+            trainer.metrics = self.evaluate(trainer)
+            trainer.scalars.write({**trainer.metrics, "epoch": trainer.epoch, "step": trainer.iter})
+
+
+@HOOKS.register
+class CheckpointHook(Hook):
+    """``epoch_N.pth`` every ``interval`` epochs, ``last_checkpoint``, and one best file."""
+
+    def __init__(self, interval: int = 1, by_epoch: bool = True, max_keep_ckpts: int = -1,
+                 save_last: bool = True, save_best: str | None = None, rule: str | None = None,
+                 save_optimizer: bool = True, out_dir: str | None = None, **ignored: Any) -> None:
+        _warn_ignored("default_hooks.checkpoint", ignored)
+        if not by_epoch:
+            raise ConfigError("default_hooks.checkpoint.by_epoch: only epoch-based checkpoints are supported")
+        if rule not in (None, "greater", "less"):
+            raise ConfigError(f"default_hooks.checkpoint.rule: {rule!r} is not 'greater' or 'less'")
+        self.interval, self.max_keep = interval, max_keep_ckpts
+        self.save_last, self.save_best, self.rule = save_last, save_best, rule
+        self.save_optimizer, self.out_dir = save_optimizer, out_dir
+        self.kept: list[Path] = []
+
+    def before_train(self, trainer: Trainer) -> None:
+        self.dir = Path(self.out_dir) if self.out_dir else trainer.work_dir
+        # Checkpoints already on disk count towards max_keep_ckpts (a resumed run).
+        found = sorted(self.dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+        self.kept = [p for p in found if int(p.stem.split("_")[1]) <= trainer.epoch]
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        if self.save_best and trainer.metrics:
+            self._maybe_save_best(trainer)
+        due = trainer.epoch % self.interval == 0 or (self.save_last and trainer.epoch == trainer.max_epochs)
+        if due:
+            path = self.dir / f"epoch_{trainer.epoch}.pth"
+            if get_rank() == 0:
+                save_checkpoint(trainer.checkpoint(self.save_optimizer), path)
+                write_atomic(self.dir / "last_checkpoint", str(path))
+                get_logger().info(f"Saved checkpoint {path}")
+            self.kept.append(path)
+            self._prune()
+        barrier()
+
+    def _prune(self) -> None:
+        while self.max_keep > 0 and len(self.kept) > self.max_keep:
+            old = self.kept.pop(0)
+            if get_rank() == 0:
+                old.unlink(missing_ok=True)
+
+    def _maybe_save_best(self, trainer: Trainer) -> None:
+        key = next(iter(trainer.metrics)) if self.save_best == "auto" else self.save_best
+        if key not in trainer.metrics:
+            raise ConfigError(f"default_hooks.checkpoint.save_best: no metric {key!r}; "
+                              f"the evaluator gives {', '.join(trainer.metrics)}")
+        score = trainer.metrics[key]
+        rule = self.rule or ("less" if "loss" in key else "greater")
+        best = trainer.best
+        better = best.get("score") is None or (score > best["score"] if rule == "greater" else score < best["score"])
+        if not better:
+            return
+        path = self.dir / f"best_{key.replace('/', '_')}_epoch_{trainer.epoch}.pth"
+        previous = best.get("path")
+        trainer.best = {"key": key, "score": score, "path": str(path), "epoch": trainer.epoch}
+        if get_rank() == 0:
+            save_checkpoint(trainer.checkpoint(self.save_optimizer), path)
+            if previous and Path(previous) != path:
+                Path(previous).unlink(missing_ok=True)
+            get_logger().info(f"The best checkpoint with {score:.4f} {key} at {trainer.epoch} epoch is "
+                              f"saved to {path.name}.")

@@ -1,0 +1,75 @@
+"""Run a model over a dataloader and collect predictions in dataset order.
+
+Each rank sees its shard of the data (and, with ``round_up``, a few repeated
+samples to even out the shards). Predictions carry their dataset index, so
+after gathering we put them back in order and drop the repeats: the result
+is the same whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from kinetix.dist import all_gather_object, get_rank
+from kinetix.engine.trainer import autocast
+
+
+@dataclass
+class Predictions:
+    indices: np.ndarray                  # (N,) dataset positions, ascending
+    scores: np.ndarray                   # (N, num_classes) float32
+    labels: np.ndarray                   # (N,) int64 or (N, num_classes) multi-hot
+    skipped: list[str] = field(default_factory=list)  # undecodable videos, over all ranks
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = False,
+            on_batch: Callable[[dict, torch.Tensor], None] | None = None,
+            progress: bool = False) -> Predictions:
+    """Predict over this rank's shard, then gather and order over all ranks."""
+    model.eval()
+    indices, scores, labels, skipped = [], [], [], []
+    batches = loader
+    if progress and get_rank() == 0:
+        from tqdm import tqdm  # only for interactive test runs
+        batches = tqdm(loader, desc="test", unit="batch", leave=False)
+    for batch in batches:
+        skipped.extend(batch.get("skipped", []))
+        if batch.get("inputs") is None or len(batch["inputs"]) == 0:
+            continue
+        with autocast(device, amp):
+            batch_scores = model(batch, mode="predict")
+        batch_scores = batch_scores.float().cpu()
+        if on_batch is not None:
+            on_batch(batch, batch_scores)
+        indices.append(batch["indices"].cpu().numpy())
+        scores.append(batch_scores.numpy())
+        labels.append(batch["labels"].cpu().numpy())
+    local = (indices, scores, labels, skipped)
+    return _merge(all_gather_object(local))
+
+
+def _merge(shards: list[tuple]) -> Predictions:
+    by_index: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    skipped: set[str] = set()
+    for indices, scores, labels, skip in shards:
+        skipped.update(skip)
+        for idx_batch, score_batch, label_batch in zip(indices, scores, labels):
+            for i, s, l in zip(idx_batch, score_batch, label_batch):
+                by_index.setdefault(int(i), (s, l))  # padded repeats are dropped here
+    order = sorted(by_index)
+    if not order:
+        return Predictions(np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
+                           np.zeros(0, np.int64), sorted(skipped))
+    return Predictions(indices=np.array(order, dtype=np.int64),
+                       scores=np.stack([by_index[i][0] for i in order]),
+                       labels=np.stack([by_index[i][1] for i in order]),
+                       skipped=sorted(skipped))

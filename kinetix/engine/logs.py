@@ -1,0 +1,85 @@
+"""Run logs: MMAction2-style text lines on the console and in a file, scalars as JSON lines.
+
+Only rank 0 writes the log file and the scalars; other ranks print warnings
+and errors only, so a multi-process run reads like a single one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from kinetix.dist import get_rank
+
+LOGGER_NAME = "kinetix"
+
+
+def get_logger() -> logging.Logger:
+    return logging.getLogger(LOGGER_NAME)
+
+
+def setup_logger(log_file: Path | None) -> logging.Logger:
+    """Console (and, on rank 0, file) handlers for the ``kinetix`` logger."""
+    logger = get_logger()
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = False
+    rank = get_rank()
+    logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    formatter = logging.Formatter("%(asctime)s - kinetix - %(levelname)s - %(message)s",
+                                  datefmt="%Y/%m/%d %H:%M:%S")
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(formatter)
+    logger.addHandler(console)
+    if log_file is not None and rank == 0:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(log_file)
+        file_handler.setFormatter(formatter)
+        logger.addHandler(file_handler)
+    # Python warnings (undecodable videos, ignored config keys) go to the same places.
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.handlers = logger.handlers
+    warnings_logger.propagate = False
+    return logger
+
+
+def format_value(key: str, value: Any) -> str:
+    if key == "lr":
+        return f"{value:.4e}"
+    if key == "eta":
+        return str(datetime.timedelta(seconds=int(value)))
+    if key == "memory":
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def format_line(prefix: str, values: Mapping[str, Any]) -> str:
+    """``Epoch(train) [1][20/100]  lr: 1.0000e-02  eta: 0:12:01  ...``"""
+    return "  ".join([prefix, *(f"{k}: {format_value(k, v)}" for k, v in values.items())])
+
+
+class ScalarWriter:
+    """Appends one JSON object per line: ``{"lr": ..., "loss": ..., "epoch": 1, "iter": 20, "step": 20}``."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path if get_rank() == 0 else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, values: Mapping[str, Any]) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps({k: _plain(v) for k, v in values.items()}) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,116 @@
+"""Optimisers from ``optim_wrapper`` configs, with MMAction2's parameter-wise options.
+
+``optim_wrapper = dict(optimizer=dict(type='SGD', lr=..., ...), clip_grad=dict(max_norm=...),
+paramwise_cfg=..., constructor=...)``. The wrapper itself is not an object here:
+the trainer does the backward, clipping and stepping, and this module only
+builds the ``torch.optim`` optimiser with the right parameter groups.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from kinetix.errors import ConfigError
+from kinetix.registry import OPTIMIZERS, build
+
+for _cls in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
+    OPTIMIZERS.register(_cls)
+
+_WRAPPER_KEYS = {"type", "optimizer", "clip_grad", "paramwise_cfg", "constructor",
+                 "accumulative_counts", "dtype", "loss_scale"}
+_WRAPPER_TYPES = {"OptimWrapper", "AmpOptimWrapper"}
+_CONSTRUCTORS = {"DefaultOptimWrapperConstructor", "TSMOptimWrapperConstructor"}
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+
+
+def check_optim_wrapper(cfg: dict) -> None:
+    """Reject what we would otherwise silently ignore."""
+    for key in cfg:
+        if key not in _WRAPPER_KEYS:
+            raise ConfigError(f"optim_wrapper.{key}: unknown key; known: {', '.join(sorted(_WRAPPER_KEYS))}")
+    if cfg.get("type", "OptimWrapper") not in _WRAPPER_TYPES:
+        raise ConfigError(f"optim_wrapper.type: unknown wrapper {cfg['type']!r}; "
+                          f"known: {', '.join(sorted(_WRAPPER_TYPES))}")
+    if cfg.get("constructor", "DefaultOptimWrapperConstructor") not in _CONSTRUCTORS:
+        raise ConfigError(f"optim_wrapper.constructor: unknown constructor {cfg['constructor']!r}; "
+                          f"known: {', '.join(sorted(_CONSTRUCTORS))}")
+    if "optimizer" not in cfg:
+        raise ConfigError("optim_wrapper.optimizer: missing")
+    if cfg.get("accumulative_counts", 1) != 1:
+        raise ConfigError("optim_wrapper.accumulative_counts: gradient accumulation is not supported yet")
+
+
+def build_optimizer(cfg: dict, model: nn.Module, lr_scale: float = 1.0) -> torch.optim.Optimizer:
+    """Build the optimiser; ``lr_scale`` is the --auto-scale-lr factor."""
+    check_optim_wrapper(cfg)
+    opt_cfg = dict(cfg["optimizer"])
+    if "lr" not in opt_cfg:
+        raise ConfigError("optim_wrapper.optimizer.lr: missing")
+    opt_cfg["lr"] = opt_cfg["lr"] * lr_scale
+    groups = _param_groups(model, opt_cfg, cfg.get("paramwise_cfg") or {},
+                           tsm=cfg.get("constructor") == "TSMOptimWrapperConstructor")
+    return build(dict(opt_cfg, params=groups), OPTIMIZERS, "optim_wrapper.optimizer")
+
+
+def _named_leaf_params(model: nn.Module) -> Iterator[tuple[str, nn.Module, str, nn.Parameter]]:
+    for module_name, module in model.named_modules():
+        for param_name, param in module.named_parameters(recurse=False):
+            if param.requires_grad:
+                yield module_name, module, param_name, param
+
+
+def _param_groups(model: nn.Module, opt_cfg: dict, paramwise: dict, tsm: bool) -> list[dict[str, Any]]:
+    lr = opt_cfg["lr"]
+    wd = opt_cfg.get("weight_decay", 0.0)
+    known = {"norm_decay_mult", "bias_decay_mult", "bias_lr_mult", "fc_lr5", "custom_keys"}
+    for key in paramwise:
+        if key not in known:
+            warnings.warn(f"optim_wrapper.paramwise_cfg.{key} is not honoured by kinetix", stacklevel=2)
+    fc_lr5 = tsm and paramwise.get("fc_lr5", True)
+    custom = paramwise.get("custom_keys", {})
+    groups: list[dict[str, Any]] = []
+    for module_name, module, param_name, param in _named_leaf_params(model):
+        full = f"{module_name}.{param_name}" if module_name else param_name
+        group: dict[str, Any] = {"params": [param], "lr": lr, "weight_decay": wd}
+        is_bias = param_name == "bias"
+        if isinstance(module, _NORMS):
+            group["weight_decay"] = wd * paramwise.get("norm_decay_mult", 0.0 if tsm else 1.0)
+        elif is_bias:
+            group["weight_decay"] = wd * paramwise.get("bias_decay_mult", 0.0 if tsm else 1.0)
+            group["lr"] = lr * paramwise.get("bias_lr_mult", 2.0 if tsm else 1.0)
+        if fc_lr5 and module_name.startswith("cls_head") and isinstance(module, nn.Linear):
+            # TSM's recipe: the new classifier learns 5x (weights) / 10x (bias) faster.
+            group["lr"] = lr * (10.0 if is_bias else 5.0)
+        for key, mult in custom.items():
+            if key in full:
+                group["lr"] = lr * mult.get("lr_mult", 1.0)
+                group["weight_decay"] = wd * mult.get("decay_mult", 1.0)
+        groups.append(group)
+    return _merge_groups(groups)
+
+
+def _merge_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One group per distinct (lr, weight_decay), in first-seen order, for a readable optimiser."""
+    merged: dict[tuple[float, float], dict[str, Any]] = {}
+    for g in groups:
+        key = (g["lr"], g["weight_decay"])
+        if key in merged:
+            merged[key]["params"].extend(g["params"])
+        else:
+            merged[key] = dict(g, params=list(g["params"]))
+    return list(merged.values())
+
+
+def clip_gradients(model: nn.Module, clip_cfg: dict | None) -> torch.Tensor | None:
+    """Clip by norm as ``clip_grad=dict(max_norm, norm_type)``; returns the norm before clipping."""
+    if not clip_cfg:
+        return None
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return None
+    return nn.utils.clip_grad_norm_(params, max_norm=clip_cfg["max_norm"],
+                                    norm_type=clip_cfg.get("norm_type", 2))

@@ -1,0 +1,277 @@
+"""Turn a config and command-line options into a training or test run.
+
+This is the one place that knows every config section; the pieces it builds
+(model, dataloaders, optimiser, hooks, trainer) know nothing about configs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kinetix import __version__
+from kinetix.config import apply_cfg_options, dump_config, load_config
+from kinetix.data import build_dataloader
+from kinetix.dist import barrier, broadcast_object, get_rank, get_world_size, is_distributed
+from kinetix.engine.checkpoint import load_checkpoint, load_model_weights, write_atomic
+from kinetix.engine.config_check import check_config, train_loop_cfg
+from kinetix.engine.env import init_distributed, resolve_seed, select_device, set_random_seed
+from kinetix.engine.hooks import CheckpointHook, LoggerHook, ValidationHook
+from kinetix.engine.inference import Predictions, predict
+from kinetix.engine.logs import ScalarWriter, format_line, get_logger, setup_logger
+from kinetix.engine.optim import build_optimizer
+from kinetix.engine.schedulers import LRSchedule
+from kinetix.engine.trainer import Trainer
+from kinetix.errors import ConfigError
+from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build
+
+
+@dataclass
+class RunOptions:
+    """What the command line adds to a config."""
+    config: str
+    work_dir: str | None = None
+    cfg_options: dict[str, Any] = field(default_factory=dict)
+    launcher: str = "none"
+    # train
+    resume: str | None = None        # None: no; 'auto': newest in work dir; else a path
+    amp: bool = False
+    no_validate: bool = False
+    auto_scale_lr: bool = False
+    seed: int | None = None
+    diff_rank_seed: bool = False
+    deterministic: bool = False
+    # test
+    checkpoint: str | None = None
+    dump: str | None = None
+    show_dir: str | None = None
+    show: bool = False
+    interval: int = 1
+    wait_time: float = 2.0
+
+
+@dataclass
+class Run:
+    cfg: dict
+    work_dir: Path
+    run_dir: Path
+    timestamp: str
+    device: torch.device
+
+
+def prepare(opts: RunOptions, mode: str) -> Run:
+    """Load and check the config, join the process group, set up the work dir and logs."""
+    cfg = load_config(opts.config)
+    apply_cfg_options(cfg, opts.cfg_options)
+    check_config(cfg, mode)
+    init_distributed(opts.launcher, (cfg.get("env_cfg") or {}).get("dist_cfg", {}).get("backend"))
+    device = select_device()
+    if (cfg.get("env_cfg") or {}).get("cudnn_benchmark"):
+        torch.backends.cudnn.benchmark = True
+    work_dir = Path(opts.work_dir or cfg.get("work_dir") or Path("work_dirs") / Path(opts.config).stem)
+    cfg["work_dir"] = str(work_dir)
+    # One timestamp for all ranks, so they agree on the run folder.
+    timestamp = broadcast_object(datetime.datetime.now().strftime("%Y%m%d_%H%M%S"))
+    run_dir = work_dir / timestamp
+    if get_rank() == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, work_dir / Path(opts.config).name)
+    barrier()
+    logger = setup_logger(run_dir / f"{timestamp}.log")
+    logger.info(f"kinetix {__version__}, torch {torch.__version__}, device {device}, "
+                f"world size {get_world_size()}, config {opts.config}")
+    return Run(cfg, work_dir, run_dir, timestamp, device)
+
+
+def build_model(cfg: dict, device: torch.device) -> torch.nn.Module:
+    return build(cfg["model"], MODELS, "model").to(device)
+
+
+def wrap_distributed(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    if not is_distributed():
+        return model
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
+    return torch.nn.parallel.DistributedDataParallel(model)
+
+
+def build_metrics(cfg: Any, key_path: str) -> list[Any]:
+    items = cfg if isinstance(cfg, (list, tuple)) else [cfg]
+    return [build(c, METRICS, f"{key_path}.{i}" if len(items) > 1 else key_path) for i, c in enumerate(items)]
+
+
+def compute_metrics(metrics: list[Any], preds: Predictions) -> dict[str, float]:
+    results: dict[str, float] = {}
+    for metric in metrics:
+        results.update(metric.compute(preds.scores, preds.labels))
+    return results
+
+
+def find_resume_checkpoint(work_dir: Path) -> Path | None:
+    """The checkpoint named in ``last_checkpoint``, else the newest ``epoch_N.pth``."""
+    pointer = work_dir / "last_checkpoint"
+    if pointer.is_file():
+        path = Path(pointer.read_text().strip())
+        if path.is_file():
+            return path
+    found = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    return found[-1] if found else None
+
+
+def _randomness(cfg: dict, opts: RunOptions) -> tuple[int, int, bool]:
+    # The command line wins over the config's `randomness` (MMAction2 lets the config win).
+    rnd = cfg.get("randomness") or {}
+    seed = opts.seed if opts.seed is not None else rnd.get("seed")
+    diff = opts.diff_rank_seed or bool(rnd.get("diff_rank_seed", False))
+    deterministic = opts.deterministic or bool(rnd.get("deterministic", False))
+    seed, rank_seed = resolve_seed(seed, diff)
+    set_random_seed(rank_seed, deterministic)
+    return seed, rank_seed, deterministic
+
+
+def _lr_scale(cfg: dict, opts: RunOptions, batch_size: int) -> float:
+    auto = cfg.get("auto_scale_lr") or {}
+    if not (opts.auto_scale_lr or auto.get("enable", False)):
+        return 1.0
+    if "base_batch_size" not in auto:
+        raise ConfigError("auto_scale_lr.base_batch_size: needed by --auto-scale-lr")
+    scale = get_world_size() * batch_size / auto["base_batch_size"]
+    get_logger().info(f"--auto-scale-lr: lr x {scale:g} ({get_world_size()} process(es) x batch "
+                      f"{batch_size} / base_batch_size {auto['base_batch_size']})")
+    return scale
+
+
+def _schedulers(cfg: dict) -> list[Any]:
+    items = cfg.get("param_scheduler") or []
+    items = items if isinstance(items, (list, tuple)) else [items]
+    return [build(s, SCHEDULERS, f"param_scheduler.{i}") for i, s in enumerate(items)]
+
+
+def _hooks(cfg: dict, validation: ValidationHook | None) -> list[Any]:
+    hooks_cfg = {"logger": {"type": "LoggerHook"}, "checkpoint": {"type": "CheckpointHook"}}
+    for name, hook_cfg in (cfg.get("default_hooks") or {}).items():
+        if hook_cfg is not None:
+            hooks_cfg[name] = hook_cfg
+    built = {name: build(c, HOOKS, f"default_hooks.{name}") for name, c in hooks_cfg.items()}
+    logger_hook = built.pop("logger") or LoggerHook()
+    checkpoint_hook = built.pop("checkpoint") or CheckpointHook()
+    # Order matters: validation must run before the checkpoint hook looks for a best score.
+    return [logger_hook, *(h for h in built.values() if h is not None),
+            *([validation] if validation else []), checkpoint_hook]
+
+
+def train(opts: RunOptions) -> None:
+    run = prepare(opts, "train")
+    cfg, logger = run.cfg, get_logger()
+    seed, rank_seed, deterministic = _randomness(cfg, opts)
+    logger.info(f"seed {seed} (this rank {rank_seed}), deterministic {deterministic}")
+    loop = build(train_loop_cfg(cfg), LOOPS, "train_cfg")
+
+    model = build_model(cfg, run.device)
+    if cfg.get("load_from") and not opts.resume and not cfg.get("resume"):
+        load_model_weights(model, load_checkpoint(cfg["load_from"]), cfg["load_from"])
+        logger.info(f"Loaded weights from {cfg['load_from']}")
+    train_loader = build_dataloader(cfg["train_dataloader"], "train_dataloader", seed=rank_seed,
+                                    shuffle_default=True)
+    validation = None
+    if not opts.no_validate and cfg.get("val_dataloader") and cfg.get("val_evaluator"):
+        val_loader = build_dataloader(cfg["val_dataloader"], "val_dataloader", seed=seed, shuffle_default=False)
+        metrics = build_metrics(cfg["val_evaluator"], "val_evaluator")
+        validation = ValidationHook(lambda trainer: _validate(model, val_loader, metrics, run, trainer),
+                                    begin=loop["val_begin"], interval=loop["val_interval"])
+    batch_size = cfg["train_dataloader"]["batch_size"]
+    optimizer = build_optimizer(cfg["optim_wrapper"], model, _lr_scale(cfg, opts, batch_size))
+    schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=len(train_loader))
+    amp = opts.amp or cfg["optim_wrapper"].get("type") == "AmpOptimWrapper"
+    trainer = Trainer(model=wrap_distributed(model, run.device), optimizer=optimizer,
+                      train_loader=train_loader, max_epochs=loop["max_epochs"], lr_schedule=schedule,
+                      hooks=_hooks(cfg, validation), device=run.device, work_dir=run.work_dir,
+                      scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
+                      meta={"seed": seed, "kinetix_version": __version__, "config": opts.config},
+                      clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp)
+    _maybe_resume(trainer, model, opts, cfg, run.work_dir)
+    trainer.train()
+    logger.info(f"Training done: {trainer.epoch} epochs, work dir {run.work_dir}")
+
+
+def _maybe_resume(trainer: Trainer, model: torch.nn.Module, opts: RunOptions, cfg: dict, work_dir: Path) -> None:
+    resume = opts.resume or ("auto" if cfg.get("resume") is True else None)
+    if resume is None:
+        return
+    if resume == "auto":
+        found = cfg.get("load_from") if cfg.get("resume") and cfg.get("load_from") else find_resume_checkpoint(work_dir)
+        if found is None:
+            get_logger().warning(f"--resume: no checkpoint found in {work_dir} (no last_checkpoint, no "
+                                 "epoch_*.pth); STARTING FROM SCRATCH")
+            return
+        resume = str(found)
+    ckpt = load_checkpoint(resume)
+    load_model_weights(model, ckpt, resume, strict=True)
+    trainer.resume_from(ckpt)
+    get_logger().info(f"Resumed from {resume} at epoch {trainer.epoch}, iteration {trainer.iter}")
+
+
+def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer) -> dict[str, float]:
+    preds = predict(model, loader, run.device)
+    results = compute_metrics(metrics, preds)
+    n = len(loader)
+    get_logger().info(format_line(f"Epoch(val) [{trainer.epoch}][{n}/{n}]", results))
+    if preds.skipped:
+        get_logger().warning(f"Epoch(val) [{trainer.epoch}]: skipped {len(preds.skipped)} undecodable video(s)")
+    return results
+
+
+def test(opts: RunOptions) -> dict[str, float]:
+    run = prepare(opts, "test")
+    cfg, logger = run.cfg, get_logger()
+    model = build_model(cfg, run.device)
+    ckpt = load_checkpoint(opts.checkpoint)
+    missing, unexpected = load_model_weights(model, ckpt, opts.checkpoint)
+    if missing or unexpected:
+        logger.warning(f"checkpoint {opts.checkpoint}: {len(missing)} missing keys "
+                       f"{missing[:3]}, {len(unexpected)} unexpected keys {unexpected[:3]}")
+    logger.info(f"Loaded checkpoint {opts.checkpoint}")
+    if opts.dump and not opts.dump.endswith((".pkl", ".pickle")):
+        raise ConfigError(f"--dump {opts.dump}: the file must end in .pkl or .pickle")
+    loader = build_dataloader(cfg["test_dataloader"], "test_dataloader", seed=0, shuffle_default=False)
+    metrics = build_metrics(cfg["test_evaluator"], "test_evaluator")
+    on_batch = None
+    if opts.show_dir or opts.show:
+        from kinetix.engine.visualize import Visualizer
+        on_batch = Visualizer(opts.show_dir, opts.show, opts.interval, opts.wait_time,
+                              cfg.get("test_dataloader", {}).get("dataset", {}).get("classes"))
+    preds = predict(model, loader, run.device, amp=opts.amp, on_batch=on_batch, progress=True)
+    results = compute_metrics(metrics, preds)
+    n = len(loader)
+    logger.info(format_line(f"Epoch(test) [{n}/{n}]", results))
+    if preds.skipped:
+        logger.warning(f"skipped {len(preds.skipped)} undecodable video(s): {', '.join(preds.skipped[:5])}")
+    if get_rank() == 0:
+        text = json.dumps({**results, "checkpoint": str(opts.checkpoint), "num_samples": len(preds),
+                           "skipped": preds.skipped}, indent=2)
+        for path in (run.run_dir / f"{run.timestamp}.json", run.work_dir / "test_metrics.json"):
+            write_atomic(path, text)
+        if opts.dump:
+            write_atomic(opts.dump, pickle.dumps(_dump_records(preds)))
+            logger.info(f"Dumped {len(preds)} predictions to {opts.dump}")
+    barrier()
+    return results
+
+
+def _dump_records(preds: Predictions) -> list[dict[str, torch.Tensor]]:
+    records = []
+    for score, label in zip(preds.scores, preds.labels):
+        score_t = torch.from_numpy(np.ascontiguousarray(score, dtype=np.float32))
+        records.append({"pred_score": score_t,
+                        "pred_label": score_t.argmax().reshape(1),
+                        "gt_label": torch.as_tensor(label)})
+    return records
+

@@ -1,0 +1,177 @@
+"""A small epoch-based trainer with a five-method hook protocol.
+
+The loop only does what every run needs: move through epochs and batches, set
+the learning rate, compute the loss, step the optimiser. Everything optional
+(logging, validation, checkpoints) is a :class:`Hook`, called in list order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from kinetix.dist import all_gather_object, get_world_size, is_distributed
+from kinetix.engine.logs import ScalarWriter
+from kinetix.engine.optim import clip_gradients
+from kinetix.engine.schedulers import LRSchedule
+from kinetix.errors import KinetixError
+
+
+class Hook:
+    """Override what you need. ``trainer.epoch`` counts completed epochs."""
+
+    def before_train(self, trainer: "Trainer") -> None: ...
+
+    def before_epoch(self, trainer: "Trainer") -> None: ...
+
+    def after_step(self, trainer: "Trainer", outputs: dict[str, Any]) -> None: ...
+
+    def after_epoch(self, trainer: "Trainer") -> None: ...
+
+    def after_train(self, trainer: "Trainer") -> None: ...
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """fp16 on CUDA (with a grad scaler), bf16 on the CPU where fp16 is slow."""
+    if not enabled:
+        return contextlib.nullcontext()
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+class Trainer:
+    def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 train_loader: Any, max_epochs: int, lr_schedule: LRSchedule,
+                 hooks: Sequence[Hook], device: torch.device, work_dir: Path,
+                 scalars: ScalarWriter, meta: dict[str, Any] | None = None,
+                 clip_grad: dict | None = None, amp: bool = False) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.train_loader = train_loader
+        self.max_epochs = max_epochs
+        self.lr_schedule = lr_schedule
+        self.hooks = list(hooks)
+        self.device = device
+        self.clip_grad = clip_grad
+        self.amp = amp
+        self.work_dir = work_dir
+        self.scalars = scalars
+        self.meta = dict(meta or {})  # saved in every checkpoint (seed, config, ...)
+        self.metrics: dict[str, float] = {}  # the latest validation result
+        self.best: dict[str, Any] = {}      # best score, its epoch and file (CheckpointHook)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+        self.epoch = 0          # completed epochs
+        self.iter = 0           # completed iterations, over all epochs
+        self.inner_iter = 0     # index of the current batch within the epoch
+        self.skipped: list[str] = []  # undecodable videos met this epoch (this rank)
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+
+    @property
+    def iters_per_epoch(self) -> int:
+        return len(self.train_loader)
+
+    @property
+    def max_iters(self) -> int:
+        return self.max_epochs * self.iters_per_epoch
+
+    def call_hooks(self, method: str, *args: Any) -> None:
+        for hook in self.hooks:
+            getattr(hook, method)(self, *args)
+
+    def train(self) -> None:
+        self.call_hooks("before_train")
+        while self.epoch < self.max_epochs:
+            self.call_hooks("before_epoch")
+            self.run_epoch()
+            self.epoch += 1
+            self.call_hooks("after_epoch")
+        self.call_hooks("after_train")
+
+    def run_epoch(self) -> None:
+        self.model.train()
+        sampler = getattr(self.train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch)  # a new, seeded shuffle every epoch
+        self.skipped = []
+        tick = time.perf_counter()
+        for self.inner_iter, batch in enumerate(self.train_loader):
+            data_time = time.perf_counter() - tick
+            self.skipped.extend(batch.get("skipped", []))
+            if not self._all_ranks_have_data(batch):
+                tick = time.perf_counter()
+                continue
+            outputs = self.run_step(batch)
+            self.iter += 1
+            outputs["data_time"] = data_time
+            outputs["time"] = time.perf_counter() - tick
+            self.call_hooks("after_step", outputs)
+            tick = time.perf_counter()
+
+    def _all_ranks_have_data(self, batch: dict) -> bool:
+        # A batch whose every video failed to decode is empty. Under DDP all
+        # ranks must step together, so one empty rank makes all of them skip.
+        has_data = batch.get("inputs") is not None and len(batch["inputs"]) > 0
+        if not is_distributed():
+            return has_data
+        return all(all_gather_object(has_data))
+
+    def set_lr(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_schedule.lr(group["initial_lr"], self.epoch, self.iter)
+
+    def run_step(self, batch: dict) -> dict[str, Any]:
+        self.set_lr()
+        with autocast(self.device, self.amp):
+            losses = self.model(batch, mode="loss")
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise KinetixError(f"loss is {loss.item()} at epoch {self.epoch + 1}, iteration "
+                               f"{self.inner_iter + 1}; lower the learning rate or check the data")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = clip_gradients(self.model, self.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        outputs: dict[str, Any] = {"lr": self.optimizer.param_groups[0]["lr"]}
+        if grad_norm is not None:
+            outputs["grad_norm"] = float(grad_norm)
+        outputs.update({k: float(v) for k, v in losses.items()})
+        return outputs
+
+    def skipped_total(self) -> list[str]:
+        """Undecodable videos met this epoch, over all ranks."""
+        if get_world_size() == 1:
+            return list(self.skipped)
+        return sorted({name for names in all_gather_object(self.skipped) for name in names})
+
+    def checkpoint(self, with_optimizer: bool = True) -> dict[str, Any]:
+        """Everything needed to evaluate (state_dict) or to resume (the rest)."""
+        model = self.model.module if hasattr(self.model, "module") else self.model
+        ckpt: dict[str, Any] = {
+            "meta": {**self.meta, "epoch": self.epoch, "iter": self.iter, "best": dict(self.best)},
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        }
+        if with_optimizer:
+            ckpt["optimizer"] = self.optimizer.state_dict()
+            if self.scaler.is_enabled():
+                ckpt["grad_scaler"] = self.scaler.state_dict()
+        return ckpt
+
+    def resume_from(self, ckpt: dict[str, Any]) -> None:
+        """Continue after the epoch ``ckpt`` was saved at (weights loaded by the caller)."""
+        meta = ckpt.get("meta", {})
+        self.epoch, self.iter = int(meta.get("epoch", 0)), int(meta.get("iter", 0))
+        self.best = dict(meta.get("best") or {})
+        if "optimizer" in ckpt:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            for group in self.optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        if "grad_scaler" in ckpt and self.scaler.is_enabled():
+            self.scaler.load_state_dict(ckpt["grad_scaler"])

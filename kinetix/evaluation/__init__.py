@@ -1,0 +1,6 @@
+"""Metrics, registered in ``kinetix.registry.METRICS``."""
+
+from kinetix.evaluation.acc_metric import (AccMetric, mean_average_precision, mean_class_accuracy,
+                                           top_k_accuracy)
+
+__all__ = ["AccMetric", "top_k_accuracy", "mean_class_accuracy", "mean_average_precision"]

@@ -1,0 +1,63 @@
+"""Batch blending (mixup, cutmix): mixes inputs and turns labels into soft targets.
+
+Applied by the data preprocessor on the device, in training only. Every input
+layout works because only the batch axis (0) and the last two (H, W) are used.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from kinetix.registry import MODELS
+
+
+class BaseMiniBatchBlending:
+    def __init__(self, num_classes: int, alpha: float = 0.2) -> None:
+        self.num_classes = num_classes
+        self.alpha = alpha
+        self._beta = torch.distributions.Beta(alpha, alpha)
+
+    def _soft(self, labels: torch.Tensor) -> torch.Tensor:
+        if labels.dim() == 1 and not labels.is_floating_point():
+            return F.one_hot(labels, self.num_classes).float()
+        return labels.float()
+
+    def __call__(self, imgs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.blend(imgs, self._soft(labels))
+
+    def blend(self, imgs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+
+@MODELS.register
+class MixupBlending(BaseMiniBatchBlending):
+    """mixup: a convex combination of each sample with a random partner."""
+
+    def blend(self, imgs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lam = float(self._beta.sample())
+        partner = torch.randperm(imgs.shape[0], device=imgs.device)
+        imgs = lam * imgs + (1 - lam) * imgs[partner]
+        labels = lam * labels + (1 - lam) * labels[partner]
+        return imgs, labels
+
+
+@MODELS.register
+class CutmixBlending(BaseMiniBatchBlending):
+    """cutmix: paste a random box from a partner; labels weighted by area."""
+
+    def blend(self, imgs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lam = float(self._beta.sample())
+        partner = torch.randperm(imgs.shape[0], device=imgs.device)
+        h, w = imgs.shape[-2:]
+        cut = (1.0 - lam) ** 0.5
+        cut_h, cut_w = int(h * cut), int(w * cut)
+        cy, cx = int(torch.randint(h, (1,))), int(torch.randint(w, (1,)))
+        y1, y2 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
+        x1, x2 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
+        imgs = imgs.clone()
+        imgs[..., y1:y2, x1:x2] = imgs[partner][..., y1:y2, x1:x2]
+        # The box may be clipped at the border: weight labels by the area really pasted.
+        lam = 1.0 - (y2 - y1) * (x2 - x1) / (h * w)
+        labels = lam * labels + (1 - lam) * labels[partner]
+        return imgs, labels

@@ -1,0 +1,198 @@
+"""Layer builders and ``ConvModule``, the conv -> norm -> activation unit.
+
+MMAction2 checkpoints name parameters after mmcv's module tree, so the names
+here are fixed by compatibility, not taste: a ``ConvModule`` holds ``conv``, a
+norm called ``bn`` (``gn`` / ``in`` for group / instance norm) and ``activate``.
+Layers are described by small dicts (``conv_cfg``, ``norm_cfg``, ``act_cfg``);
+an unknown ``type`` is a user mistake and raises :class:`ConfigError` naming
+the cfg.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+import torch
+from torch import nn
+
+from kinetix.errors import ConfigError
+
+_CONV_TYPES: dict[str, type[nn.Module]] = {
+    "Conv": nn.Conv2d,
+    "Conv1d": nn.Conv1d,
+    "Conv2d": nn.Conv2d,
+    "Conv3d": nn.Conv3d,
+}
+
+# type name -> (module class, attribute name used in state dicts)
+_NORM_TYPES: dict[str, tuple[Callable[..., nn.Module], str]] = {
+    "BN": (nn.BatchNorm2d, "bn"),
+    "BN1d": (nn.BatchNorm1d, "bn"),
+    "BN2d": (nn.BatchNorm2d, "bn"),
+    "BN3d": (nn.BatchNorm3d, "bn"),
+    # nn.SyncBatchNorm falls back to plain batch norm when no process group is
+    # initialised, so single-process CPU runs of SyncBN configs still work.
+    "SyncBN": (nn.SyncBatchNorm, "bn"),
+    "GN": (nn.GroupNorm, "gn"),
+    "IN": (nn.InstanceNorm2d, "in"),
+    "IN1d": (nn.InstanceNorm1d, "in"),
+    "IN2d": (nn.InstanceNorm2d, "in"),
+    "IN3d": (nn.InstanceNorm3d, "in"),
+}
+
+_ACT_TYPES: dict[str, type[nn.Module]] = {
+    "ReLU": nn.ReLU,
+    "LeakyReLU": nn.LeakyReLU,
+    "PReLU": nn.PReLU,
+    "ReLU6": nn.ReLU6,
+    "ELU": nn.ELU,
+    "GELU": nn.GELU,
+    "SiLU": nn.SiLU,
+    "Swish": nn.SiLU,
+    "HSwish": nn.Hardswish,
+    "HSigmoid": nn.Hardsigmoid,
+    "Sigmoid": nn.Sigmoid,
+    "Tanh": nn.Tanh,
+}
+
+# Activations whose constructor takes ``inplace``.
+_INPLACE_ACTS = {"ReLU", "LeakyReLU", "ReLU6", "ELU", "SiLU", "Swish", "HSwish", "HSigmoid"}
+
+
+def _unknown(kind: str, cfg_name: str, value: object, known: dict) -> ConfigError:
+    close = difflib.get_close_matches(str(value), list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+    return ConfigError(f"{cfg_name}: unknown {kind} type {value!r}{hint}")
+
+
+def _split_type(cfg: dict | None, cfg_name: str, default: str) -> tuple[str, dict]:
+    if cfg is None:
+        return default, {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{cfg_name}: expected a dict with a 'type' key, got {cfg!r}")
+    args = dict(cfg)
+    return args.pop("type", default), args
+
+
+def build_conv_layer(conv_cfg: dict | None, *args, **kwargs) -> nn.Module:
+    """Build a convolution from ``conv_cfg`` (None means ``Conv2d``)."""
+    name, extra = _split_type(conv_cfg, "conv_cfg", "Conv2d")
+    if name not in _CONV_TYPES:
+        raise _unknown("conv", "conv_cfg", name, _CONV_TYPES)
+    return _CONV_TYPES[name](*args, **extra, **kwargs)
+
+
+def build_norm_layer(norm_cfg: dict, num_features: int) -> tuple[str, nn.Module]:
+    """Build a norm layer; return ``(attribute name, module)``.
+
+    ``requires_grad`` (default True) freezes the affine parameters, as mmcv does.
+    """
+    name, extra = _split_type(norm_cfg, "norm_cfg", "BN")
+    if name not in _NORM_TYPES:
+        raise _unknown("norm", "norm_cfg", name, _NORM_TYPES)
+    cls, attr = _NORM_TYPES[name]
+    requires_grad = bool(extra.pop("requires_grad", True))
+    try:
+        if name == "GN":
+            if "num_groups" not in extra:
+                raise ConfigError("norm_cfg: GN needs 'num_groups'")
+            layer = cls(num_channels=num_features, **extra)
+        else:
+            layer = cls(num_features, **extra)
+    except TypeError as exc:
+        raise ConfigError(f"norm_cfg: cannot build {name}: {exc}") from None
+    for param in layer.parameters():
+        param.requires_grad = requires_grad
+    return attr, layer
+
+
+def build_activation_layer(act_cfg: dict) -> nn.Module:
+    name, extra = _split_type(act_cfg, "act_cfg", "ReLU")
+    if name not in _ACT_TYPES:
+        raise _unknown("activation", "act_cfg", name, _ACT_TYPES)
+    if name not in _INPLACE_ACTS:
+        extra.pop("inplace", None)  # configs pass inplace=True to every activation
+    try:
+        return _ACT_TYPES[name](**extra)
+    except TypeError as exc:
+        raise ConfigError(f"act_cfg: cannot build {name}: {exc}") from None
+
+
+class ConvModule(nn.Module):
+    """conv -> norm -> activation, with mmcv's attribute names (``conv``, ``bn``, ``activate``).
+
+    ``bias='auto'`` drops the conv bias when a norm follows (it would be cancelled
+    by the norm's mean subtraction anyway).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple,
+                 stride: int | tuple = 1, padding: int | tuple = 0, dilation: int | tuple = 1,
+                 groups: int = 1, bias: bool | str = "auto", conv_cfg: dict | None = None,
+                 norm_cfg: dict | None = None, act_cfg: dict | None = dict(type="ReLU"),
+                 inplace: bool = True, padding_mode: str = "zeros") -> None:
+        super().__init__()
+        with_norm = norm_cfg is not None
+        if bias == "auto":
+            bias = not with_norm
+        self.conv = build_conv_layer(conv_cfg, in_channels, out_channels, kernel_size,
+                                     stride=stride, padding=padding, dilation=dilation,
+                                     groups=groups, bias=bias, padding_mode=padding_mode)
+        self.norm_name: str | None = None
+        if with_norm:
+            self.norm_name, norm = build_norm_layer(norm_cfg, out_channels)
+            self.add_module(self.norm_name, norm)
+        self.activate: nn.Module | None = None
+        if act_cfg is not None:
+            act_cfg = dict(act_cfg)
+            act_cfg.setdefault("inplace", inplace)
+            self.activate = build_activation_layer(act_cfg)
+        self.init_weights()
+
+    @property
+    def norm(self) -> nn.Module | None:
+        return getattr(self, self.norm_name) if self.norm_name else None
+
+    def init_weights(self) -> None:
+        conv = self.conv
+        # A TemporalShift wrapper keeps the real conv in ``net``.
+        conv = getattr(conv, "net", conv)
+        if isinstance(conv, nn.modules.conv._ConvNd):
+            kaiming_init(conv)
+        if self.norm is not None:
+            constant_init(self.norm, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.norm_name is not None:
+            x = getattr(self, self.norm_name)(x)
+        if self.activate is not None:
+            x = self.activate(x)
+        return x
+
+
+# ---- initialisers (same defaults as mmcv's, so from-scratch runs are comparable) ----
+
+def kaiming_init(module: nn.Module, mode: str = "fan_out", nonlinearity: str = "relu",
+                 bias: float = 0.0) -> None:
+    nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity=nonlinearity)
+    if getattr(module, "bias", None) is not None:
+        nn.init.constant_(module.bias, bias)
+
+
+def constant_init(module: nn.Module, val: float, bias: float = 0.0) -> None:
+    if getattr(module, "weight", None) is not None:
+        nn.init.constant_(module.weight, val)
+    if getattr(module, "bias", None) is not None:
+        nn.init.constant_(module.bias, bias)
+
+
+def normal_init(module: nn.Module, mean: float = 0.0, std: float = 1.0, bias: float = 0.0) -> None:
+    nn.init.normal_(module.weight, mean, std)
+    if getattr(module, "bias", None) is not None:
+        nn.init.constant_(module.bias, bias)
+
+
+def is_norm(module: nn.Module) -> bool:
+    """Batch norms are what ``norm_eval`` / ``frozen_stages`` switch to eval mode."""
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)

@@ -1,0 +1,81 @@
+"""The data preprocessor: batch dict on the CPU -> normalised float inputs on the model's device.
+
+Frames cross the host-device link as uint8 (4x less traffic than float32) and
+are converted and normalised on the device. ``mean`` / ``std`` are
+non-persistent buffers: they follow ``.to(device)`` but add no state-dict keys,
+so checkpoints keep MMAction2's key set.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from kinetix.errors import ConfigError, DataError
+from kinetix.models.blending import BaseMiniBatchBlending
+from kinetix.registry import MODELS, build
+
+# format_shape -> (inputs rank including batch axis, layout shown in errors)
+_FORMATS = {"NCHW": (5, "(B, N, C, H, W)"), "NCTHW": (6, "(B, V, C, T, H, W)")}
+
+
+@MODELS.register
+class ActionDataPreprocessor(nn.Module):
+    mean: torch.Tensor | None
+    std: torch.Tensor | None
+
+    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                 to_rgb: bool = False, to_float32: bool = True, format_shape: str = "NCHW",
+                 blending: BaseMiniBatchBlending | dict | None = None) -> None:
+        super().__init__()
+        if format_shape not in _FORMATS:
+            raise ConfigError(f"model.data_preprocessor.format_shape: {format_shape!r} is not one "
+                              f"of {sorted(_FORMATS)}")
+        if (mean is None) != (std is None):
+            raise ConfigError("model.data_preprocessor: give both mean and std, or neither")
+        self.format_shape = format_shape
+        self.to_rgb = to_rgb
+        self.to_float32 = to_float32
+        # Channels sit at axis 2 of the batched inputs; the stats broadcast over the axes after it.
+        trailing = (1,) * (_FORMATS[format_shape][0] - 3)
+        for name, values in (("mean", mean), ("std", std)):
+            stat = None if values is None else torch.as_tensor(values, dtype=torch.float32)
+            self.register_buffer(name, None if stat is None else stat.view(-1, *trailing),
+                                 persistent=False)
+        # Tells us the module's device even without mean/std.
+        self.register_buffer("_device_probe", torch.empty(0), persistent=False)
+        if isinstance(blending, dict):
+            blending = build(blending, MODELS, "model.data_preprocessor.blending")
+        self.blending = blending
+
+    def forward(self, batch: dict[str, Any] | torch.Tensor, training: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(inputs, labels)`` on this module's device; labels may be None."""
+        if isinstance(batch, torch.Tensor):
+            batch = {"inputs": batch}
+        if "inputs" not in batch:
+            raise DataError(f"model.data_preprocessor: batch has no 'inputs' (keys {sorted(batch)})")
+        device = self._device_probe.device
+        inputs: torch.Tensor = batch["inputs"]
+        rank, layout = _FORMATS[self.format_shape]
+        if inputs.dim() != rank:
+            raise ConfigError(f"model.data_preprocessor.format_shape: {self.format_shape!r} expects "
+                              f"inputs {layout}, got shape {tuple(inputs.shape)}; does the "
+                              f"pipeline's FormatShape match?")
+        inputs = inputs.to(device, non_blocking=True)
+        labels = batch.get("labels")
+        if labels is not None:
+            labels = torch.as_tensor(labels).to(device, non_blocking=True)
+        if self.to_rgb:
+            inputs = inputs.flip(2)  # BGR <-> RGB on the channel axis
+        if self.to_float32 or self.mean is not None:
+            inputs = inputs.float()
+        if self.mean is not None:
+            inputs = (inputs - self.mean) / self.std
+        if training and self.blending is not None:
+            if labels is None:
+                raise DataError("model.data_preprocessor.blending: the batch has no 'labels'")
+            inputs, labels = self.blending(inputs, labels)
+        return inputs, labels

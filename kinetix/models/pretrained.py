@@ -1,0 +1,132 @@
+"""Loading ``pretrained=...`` backbone weights (torchvision- or MMAction2-style).
+
+A backbone's ``pretrained`` is applied by ``init_weights()``, not by the
+constructor: MMAction2 configs name download URLs there, and building a model
+to *test* a full checkpoint must not need them (mmengine likewise only calls
+``init_weights`` when training).
+
+Names are matched per ``ConvModule``. Our ``layer1.0.conv1`` (holding ``conv``
+and ``bn``) corresponds to torchvision's ``layer1.0.conv1`` + ``layer1.0.bn1``
+and to MMAction2's ``layer1.0.conv1.conv`` + ``layer1.0.conv1.bn``; our
+``downsample`` to torchvision's ``downsample.0`` / ``downsample.1``. Wrapper
+modules (``TemporalShift.net``, ``TemporalPool.net``) are dropped from names on
+both sides, so a plain ResNet checkpoint loads into ResNetTSM. A 2D kernel
+loaded into a 3D conv is inflated: repeated over time and divided by its length,
+so a static clip gives the 2D network's response.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from kinetix.errors import CheckpointError
+from kinetix.models.layers import ConvModule
+
+_KEY = "model.backbone.pretrained"
+_BN_FIELDS = ("weight", "bias", "running_mean", "running_var")
+
+
+def read_state_dict(path: str, key: str = _KEY) -> dict[str, torch.Tensor]:
+    """Read a state dict from a local file, refusing URLs with a clear message.
+
+    ``weights_only=True``: a checkpoint is data and must never run code.
+    """
+    if "://" in path:
+        raise CheckpointError(f"{key}: downloading {path!r} is not supported yet; download it and "
+                              f"give a local path, or set pretrained=None")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{key}: no such file {path!r}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{key}: cannot read {path!r} as a weights-only checkpoint "
+                              f"({first})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{key}: {path!r} holds no state dict of tensors")
+    return {_strip_prefixes(k): v for k, v in obj.items()}
+
+
+def _strip_prefixes(name: str) -> str:
+    for prefix in ("module.", "backbone."):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    return name
+
+
+def _canonical(name: str) -> str:
+    """Drop wrapper components (``net``) so shifted/pooled layers match plain ones."""
+    return ".".join(part for part in name.split(".") if part != "net")
+
+
+def _torchvision_names(module_name: str) -> tuple[str, str]:
+    """(conv prefix, bn prefix) of a ConvModule's weights in a torchvision ResNet."""
+    if module_name.endswith("downsample"):
+        return f"{module_name}.0", f"{module_name}.1"
+    # conv1 -> bn1, layer1.0.conv2 -> layer1.0.bn2 (only the last component changes)
+    head, _, last = module_name.rpartition(".")
+    bn = last.replace("conv", "bn")
+    return module_name, f"{head}.{bn}" if head else bn
+
+
+def load_resnet_weights(model: nn.Module, path: str, key: str = _KEY) -> None:
+    """Load a 2D (or same-shaped 3D) ResNet checkpoint into ``model``'s ConvModules."""
+    source = {_canonical(k): v for k, v in read_state_dict(path, key).items()}
+    mm_style = any(k.endswith(".conv.weight") for k in source)
+    loaded, skipped, total = 0, [], 0
+    for name, module in model.named_modules():
+        if not isinstance(module, ConvModule):
+            continue
+        cname = _canonical(name)
+        if mm_style:
+            conv_src, bn_src = f"{cname}.conv", f"{cname}.bn"
+        else:
+            conv_src, bn_src = _torchvision_names(cname)
+        conv = getattr(module.conv, "net", module.conv)
+        targets = [(conv.weight, f"{conv_src}.weight")]
+        if conv.bias is not None:
+            targets.append((conv.bias, f"{conv_src}.bias"))
+        norm = module.norm
+        if norm is not None:
+            for field in _BN_FIELDS:
+                tensor = getattr(norm, field, None)
+                if tensor is not None:
+                    targets.append((tensor, f"{bn_src}.{field}"))
+        for tensor, src_name in targets:
+            total += 1
+            src = source.get(src_name)
+            if src is None:
+                skipped.append(f"{src_name} (missing)")
+                continue
+            value = _fit(src, tensor)
+            if value is None:
+                skipped.append(f"{src_name} (shape {tuple(src.shape)} vs {tuple(tensor.shape)})")
+                continue
+            with torch.no_grad():
+                tensor.copy_(value)
+            loaded += 1
+    if loaded == 0:
+        raise CheckpointError(f"{key}: no parameter of {path!r} matches this backbone "
+                              f"(expected names like 'conv1.weight' or 'conv1.conv.weight')")
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        warnings.warn(f"{key}: loaded {loaded}/{total} tensors from {path!r}; not loaded: {shown}",
+                      stacklevel=2)
+
+
+def _fit(src: torch.Tensor, dst: torch.Tensor) -> Any:
+    if src.shape == dst.shape:
+        return src
+    # 2D kernel (O, I, kh, kw) into a 3D conv (O, I, kt, kh, kw): inflate.
+    if src.dim() == 4 and dst.dim() == 5 and src.shape == dst.shape[:2] + dst.shape[3:]:
+        kt = dst.shape[2]
+        return src.unsqueeze(2).expand_as(dst) / kt
+    return None

@@ -1,0 +1,129 @@
+"""Recognizers: preprocessor -> backbone -> (neck) -> head, behind one ``forward(batch, mode)``.
+
+Batch contract (from ``kinetix.data.collate``)::
+
+    {'inputs': uint8 (B, N, C, H, W) [2D] | (B, V, C, T, H, W) [3D],
+     'labels': (B,) int64 | (B, K) float, ...}   # other keys are ignored
+
+Modes: ``'loss'`` -> dict of 0-dim tensors (``loss`` is minimised; ``loss_cls``,
+``top1_acc``, ``top5_acc`` are for logging); ``'predict'`` -> ``(B, num_classes)``
+scores averaged over views; ``'tensor'`` -> the head's raw output.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from kinetix.errors import ConfigError, DataError
+from kinetix.models.preprocessor import ActionDataPreprocessor
+from kinetix.registry import MODELS
+
+MODES = ("loss", "predict", "tensor")
+_KNOWN_TEST_CFG = {"average_clips", "max_testing_views"}
+
+
+class BaseRecognizer(nn.Module):
+    def __init__(self, backbone: nn.Module, cls_head: nn.Module, neck: nn.Module | None = None,
+                 data_preprocessor: nn.Module | dict | None = None,
+                 train_cfg: dict | None = None, test_cfg: dict | None = None) -> None:
+        super().__init__()
+        for key, value in (("backbone", backbone), ("cls_head", cls_head)):
+            if not isinstance(value, nn.Module):
+                raise ConfigError(f"model.{key}: expected a model config dict(type=...), "
+                                  f"got {value!r}")
+        if data_preprocessor is None:
+            data_preprocessor = ActionDataPreprocessor(format_shape=self.format_shape)
+        elif isinstance(data_preprocessor, dict):
+            data_preprocessor = ActionDataPreprocessor(**{k: v for k, v in data_preprocessor.items()
+                                                          if k != "type"})
+        self.data_preprocessor = data_preprocessor
+        self.backbone = backbone
+        if neck is not None:
+            self.neck = neck
+        self.cls_head = cls_head
+        self.train_cfg = dict(train_cfg or {})
+        self.test_cfg = dict(test_cfg or {})
+        unknown = sorted(set(self.test_cfg) - _KNOWN_TEST_CFG)
+        if unknown:
+            warnings.warn(f"model.test_cfg: {', '.join(unknown)} not supported; ignored",
+                          stacklevel=2)
+        # MMAction2 lets test_cfg override the head's averaging.
+        if "average_clips" in self.test_cfg:
+            cls_head.average_clips = self.test_cfg["average_clips"]
+
+    format_shape = "NCHW"
+
+    @property
+    def with_neck(self) -> bool:
+        return hasattr(self, "neck")
+
+    def init_weights(self) -> None:
+        """Apply ``pretrained`` weights of children that have them (call before training)."""
+        for module in (self.backbone, getattr(self, "neck", None), self.cls_head):
+            if module is not None and hasattr(module, "init_weights"):
+                module.init_weights()
+
+    def extract_feat(self, inputs: torch.Tensor) -> tuple[Any, int, dict]:
+        """Fold views/segments into the batch axis; return (features, num_segs, aux losses)."""
+        num_segs = inputs.shape[1]
+        x = self.backbone(inputs.reshape((-1,) + inputs.shape[2:]))
+        aux: dict = {}
+        if self.with_neck:
+            x = self.neck(x)
+            if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], dict):
+                x, aux = x
+        return x, num_segs, aux
+
+    def _scores(self, inputs: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        x, num_segs, aux = self.extract_feat(inputs)
+        return self.cls_head(x, num_segs), aux
+
+    def forward(self, batch: dict[str, Any] | torch.Tensor, mode: str = "tensor") -> Any:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        training = mode == "loss" and self.training
+        inputs, labels = self.data_preprocessor(batch, training=training)
+        if mode == "tensor":
+            return self._scores(inputs)[0]
+        if mode == "predict":
+            return self.cls_head.predict(self._predict_scores(inputs), inputs.shape[0])
+        if labels is None:
+            raise DataError("model: mode='loss' needs a batch with 'labels'")
+        scores, aux = self._scores(inputs)
+        losses = self.cls_head.loss(scores, labels)
+        losses.update(aux)
+        total = sum(v for k, v in losses.items() if k.startswith("loss"))
+        return {"loss": total, **losses}
+
+    def _predict_scores(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self._scores(inputs)[0]
+
+
+@MODELS.register
+class Recognizer2D(BaseRecognizer):
+    """Frames: inputs ``(B, N, C, H, W)`` run as ``B*N`` images; the head gets ``num_segs=N``."""
+
+    format_shape = "NCHW"
+
+
+@MODELS.register
+class Recognizer3D(BaseRecognizer):
+    """Clips: inputs ``(B, V, C, T, H, W)`` run as ``B*V`` clips, one score row per view."""
+
+    format_shape = "NCTHW"
+
+    def _predict_scores(self, inputs: torch.Tensor) -> torch.Tensor:
+        # test_cfg.max_testing_views bounds memory: the views of a sample go through
+        # the network in chunks and their scores are stitched back in order.
+        chunk = self.test_cfg.get("max_testing_views")
+        views = inputs.shape[1]
+        if not chunk or chunk >= views:
+            return self._scores(inputs)[0]
+        rows = [self._scores(inputs[:, i:i + chunk])[0].view(inputs.shape[0], -1,
+                                                            self.cls_head.num_classes)
+                for i in range(0, views, chunk)]
+        return torch.cat(rows, dim=1).flatten(0, 1)
