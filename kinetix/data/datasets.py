@@ -204,3 +204,45 @@ class RawframeDataset(BaseActionDataset):
         if self.with_offset:
             info["offset"] = numbers[0]
         return info
+
+
+@DATASETS.register
+class RepeatDataset:
+    """mmengine's RepeatDataset: ``dataset`` seen ``times`` times per epoch (cheap short epochs)."""
+
+    def __init__(self, dataset: BaseActionDataset, times: int, lazy_init: bool = False) -> None:
+        if not isinstance(times, int) or times < 1:
+            raise ConfigError(f"RepeatDataset.times must be a positive integer, got {times!r}")
+        self.dataset = dataset
+        self.times = times
+
+    def __len__(self) -> int:
+        return self.times * len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        out = self.dataset[index % len(self.dataset)]
+        out["index"] = index  # positions refer to this dataset, not the inner one
+        return out
+
+
+@DATASETS.register
+class ConcatDataset:
+    """mmengine's ConcatDataset: ``datasets`` one after the other."""
+
+    def __init__(self, datasets: Sequence[BaseActionDataset], lazy_init: bool = False,
+                 ignore_keys: Any = None) -> None:
+        if not datasets:
+            raise ConfigError("ConcatDataset.datasets must not be empty")
+        self.datasets = list(datasets)
+        self.offsets = np.cumsum([0] + [len(d) for d in self.datasets])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        part = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        out = self.datasets[part][index - int(self.offsets[part])]
+        out["index"] = index
+        return out

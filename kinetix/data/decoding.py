@@ -47,6 +47,12 @@ class UndecodableVideoError(DataError):
         super().__init__(f"cannot decode {self.path}: {self.reason}")
 
 
+def _describe(exc: BaseException) -> str:
+    """``InvalidDataError: Invalid data ...`` without FFmpeg's errno and the repeated path."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
 class _NoFramePts(Exception):
     """Decoded frames carry no pts: fall back to counting frames from the start."""
 
@@ -56,32 +62,49 @@ class VideoReader:
 
     def __init__(self, path: str, num_threads: int = 1) -> None:
         self.path = str(path)
+        self.num_threads = int(num_threads)
         self.frames_decoded = 0  # counts decoded frames, for tests and benchmarks
         self._container: Any = None
         try:
-            self._container = av.open(self.path)
-            if not self._container.streams.video:
-                raise UndecodableVideoError(self.path, "no video stream")
-            self._stream = self._container.streams.video[0]
-            if num_threads > 1:
-                self._stream.codec_context.thread_count = num_threads
-                self._stream.codec_context.thread_type = "AUTO"
+            self._open()
             self._build_index()
         except UndecodableVideoError:
             self.close()
             raise
         except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
             self.close()
-            raise UndecodableVideoError(self.path, f"{type(exc).__name__}: {exc}") from None
+            raise UndecodableVideoError(self.path, _describe(exc)) from None
+
+    def _open(self) -> None:
+        """(Re)open the container: the surest way back to the first frame."""
+        self.close()
+        self._container = av.open(self.path)
+        if not self._container.streams.video:
+            raise UndecodableVideoError(self.path, "no video stream")
+        self._stream = self._container.streams.video[0]
+        # One thread by default (FFmpeg's default is one per core): DataLoader
+        # workers already decode in parallel, and oversubscribed cores only thrash.
+        self._stream.codec_context.thread_count = self.num_threads
+        if self.num_threads != 1:
+            self._stream.codec_context.thread_type = "AUTO"
+
+    def use_threads(self, num_threads: int) -> None:
+        """Decode with ``num_threads`` threads (0 = FFmpeg picks); call before decoding."""
+        self.num_threads = int(num_threads)
+        self._stream.codec_context.thread_count = self.num_threads
+        self._stream.codec_context.thread_type = "AUTO"
 
     def _build_index(self) -> None:
         pts_list: list[int] = []
         key_pts: list[int] = []
         self._has_pts = True
+        skipped = 0
         for packet in self._container.demux(self._stream):
-            # The final flush packet is empty; discard-flagged packets are cut
-            # by an edit list and never come out of the decoder.
+            # The final flush packet is empty; empty packets (AVI "drop
+            # frames") and discard-flagged ones (cut by an edit list) never
+            # come out of the decoder.
             if packet.size == 0 or packet.is_discard:
+                skipped += packet.pts is not None
                 continue
             if packet.pts is None:
                 self._has_pts = False
@@ -92,6 +115,13 @@ class VideoReader:
                 key_pts.append(int(packet.pts))
         if not pts_list:
             raise UndecodableVideoError(self.path, "video stream has no frames")
+        # A cut-off download still opens when its header comes first, but the
+        # demuxer silently stops early; the header's frame count gives it away.
+        declared = int(self._stream.frames or 0)
+        readable = len(pts_list) + skipped
+        if declared and readable < declared - max(2, declared // 20):
+            raise UndecodableVideoError(self.path, f"truncated file: the container lists {declared} "
+                                                   f"frames but only {readable} can be read")
         self.frame_pts = sorted(pts_list)
         if len(set(self.frame_pts)) != len(self.frame_pts):
             self._has_pts = False  # duplicate pts: cannot match frames by pts
@@ -106,8 +136,11 @@ class VideoReader:
         self.width = int(self._stream.codec_context.width)
 
     # ------------------------------------------------------------------ decoding
-    def get_frames(self, indices: Any) -> list[np.ndarray]:
-        """Return RGB uint8 HxWx3 frames for ``indices`` (any order, repeats allowed)."""
+    def get_frames(self, indices: Any, seek: bool = True) -> list[np.ndarray]:
+        """Return RGB uint8 HxWx3 frames for ``indices`` (any order, repeats allowed).
+
+        ``seek=False`` decodes from the start instead (for comparison).
+        """
         wanted = [int(i) for i in np.asarray(indices).reshape(-1)]
         for i in wanted:
             if not 0 <= i < self.total_frames:
@@ -115,7 +148,7 @@ class VideoReader:
                     self.path, f"frame index {i} out of range (video has {self.total_frames} frames)")
         try:
             found = None
-            if self._has_pts and self.key_indices:
+            if seek and self._has_pts and self.key_indices:
                 try:
                     found = self._decode_seeking(sorted(set(wanted)))
                 except _NoFramePts:
@@ -125,13 +158,21 @@ class VideoReader:
         except UndecodableVideoError:
             raise
         except (av.error.FFmpegError, OSError, ValueError, RuntimeError, EOFError) as exc:
-            raise UndecodableVideoError(self.path, f"{type(exc).__name__}: {exc}") from None
+            raise UndecodableVideoError(self.path, _describe(exc)) from None
         missing = [i for i in wanted if i not in found]
         if missing:
             raise UndecodableVideoError(
                 self.path, f"frame {missing[0]} of {self.total_frames} could not be decoded "
                            f"({len(set(missing))} wanted frames missing)")
-        return [found[i] for i in wanted]
+        frames = [found[i] for i in wanted]
+        shape = frames[0].shape
+        if any(f.shape != shape for f in frames):
+            # The resolution changed mid-stream (spliced clips): bring every
+            # frame to the first one's size so the clip can still be stacked.
+            frames = [f if f.shape == shape else
+                      np.asarray(Image.fromarray(f).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
+                      for f in frames]
+        return frames
 
     def _segment_start(self, index: int) -> int:
         """Index of the keyframe that starts the segment holding ``index`` (0 if none)."""
@@ -153,12 +194,13 @@ class VideoReader:
                 self._container.seek(self.frame_pts[key], stream=self._stream, backward=True)
                 frames_iter = self._container.decode(self._stream)
             last_index = self._decode_until(frames_iter, set(members), members[-1], found)
-            if any(m not in found for m in members) and key > 0:
-                # The seek landed after the frame (open GOP, odd index):
-                # decode this group again from the very start.
-                self._container.seek(self.frame_pts[0], stream=self._stream, backward=True)
-                frames_iter = self._container.decode(self._stream)
-                last_index = self._decode_until(frames_iter, set(members), members[-1], found)
+            if any(m not in found for m in members):
+                # The seek landed after the frame (MPEG-TS seeks are approximate;
+                # open GOPs): get everything still missing in one pass from the start.
+                rest = [i for i in unique if i not in found]
+                self._open()
+                self._decode_until(self._container.decode(self._stream), set(rest), rest[-1], found)
+                break
         return found
 
     def _decode_until(self, frames_iter: Any, members: set[int], stop: int,
@@ -181,7 +223,7 @@ class VideoReader:
 
     def _decode_sequential(self, wanted: set[int]) -> dict[int, np.ndarray]:
         """No usable pts: count frames from the start (slow but always right)."""
-        self._container.seek(0)
+        self._open()
         found: dict[int, np.ndarray] = {}
         stop = max(wanted)
         for index, frame in enumerate(self._container.decode(self._stream)):
@@ -194,7 +236,7 @@ class VideoReader:
 
     def decode_all(self) -> list[np.ndarray]:
         """Every frame from the start (the baseline the benchmark compares with)."""
-        self._container.seek(0)
+        self._open()
         out = []
         for frame in self._container.decode(self._stream):
             self.frames_decoded += 1
@@ -264,8 +306,8 @@ class VideoDecode:
     def __call__(self, results: dict) -> dict:
         reader: VideoReader = results.pop("video_reader")
         try:
-            if self.multi_thread:
-                reader._stream.codec_context.thread_type = "AUTO"
+            if self.multi_thread:  # PyAVDecode(multi_thread=True): let FFmpeg use threads
+                reader.use_threads(0)
             imgs = reader.get_frames(results["frame_inds"])
         finally:
             reader.close()

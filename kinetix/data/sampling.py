@@ -134,9 +134,13 @@ class DenseSampleFrames(SampleFrames):
     ``num_clips`` in the output then counts all of them.
     """
 
-    def __init__(self, *args, sample_range: int = 64, num_sample_positions: int = 10,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, clip_len: int, frame_interval: int = 1, num_clips: int = 1,
+                 sample_range: int = 64, num_sample_positions: int = 10,
+                 temporal_jitter: bool = False, out_of_bound_opt: str = "loop",
+                 test_mode: bool = False) -> None:
+        # Explicit arguments (no **kwargs) so a misspelt key is a config error.
+        super().__init__(clip_len, frame_interval, num_clips, temporal_jitter=temporal_jitter,
+                         out_of_bound_opt=out_of_bound_opt, test_mode=test_mode)
         self.sample_range = int(sample_range)
         self.num_sample_positions = int(num_sample_positions)
 

@@ -4,25 +4,21 @@ Writing: a checkpoint is written to a temporary file in the same folder and
 moved into place with ``os.replace``, so a crash or a full disk never leaves a
 half-written ``epoch_N.pth`` behind.
 
-Reading: never runs code from the file. ``torch.load(weights_only=True)``
-handles our own checkpoints. MMAction2's also pickle mmengine objects (the
-``message_hub``); we list those classes without importing them and let inert
-placeholders stand in for them, so the tensors load even where mmengine is not
-installed.
+Reading: never runs code from the file (see ``kinetix.utils.safe_load``), so
+MMAction2's checkpoints load even where mmengine is not installed.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from kinetix.errors import CheckpointError
+from kinetix.utils.safe_load import safe_torch_load
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
@@ -55,32 +51,6 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
         raise
 
 
-class _Opaque:
-    """Stands in for a class from a checkpoint that we must not import or run.
-
-    It accepts whatever the pickle passes to construct or restore it and keeps
-    it as data, which is enough to get past it to the tensors.
-    """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_Opaque":
-        obj = super().__new__(cls)
-        obj.args = args
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __repr__(self) -> str:
-        return f"<opaque {self.qualified_name}>"
-
-
-def _placeholder(qualified_name: str) -> type:
-    return type(qualified_name.rsplit(".", 1)[-1], (_Opaque,), {"qualified_name": qualified_name})
-
-
 def is_url(path: str) -> bool:
     return str(path).startswith(("http://", "https://"))
 
@@ -93,30 +63,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        loaded = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        loaded = _load_with_placeholders(path, map_location)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"checkpoint {path}: cannot read it ({_first_line(exc)})") from None
+    loaded = safe_torch_load(path, map_location)
     if not isinstance(loaded, dict):
         raise CheckpointError(f"checkpoint {path}: expected a dict, found {type(loaded).__name__}")
     return loaded
-
-
-def _load_with_placeholders(path: Path, map_location: str | torch.device) -> dict[str, Any]:
-    try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        stand_ins = [(_placeholder(name), name) for name in unsafe]
-        with torch.serialization.safe_globals(stand_ins):
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"checkpoint {path}: cannot read it safely ({_first_line(exc)})") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def extract_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:

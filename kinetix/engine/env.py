@@ -65,6 +65,6 @@ def set_random_seed(seed: int, deterministic: bool) -> None:
     if deterministic:
         # cuBLAS needs this workspace setting to be deterministic.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic)

@@ -10,6 +10,7 @@ import datetime
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -41,12 +42,18 @@ def setup_logger(log_file: Path | None) -> logging.Logger:
         file_handler = logging.FileHandler(log_file)
         file_handler.setFormatter(formatter)
         logger.addHandler(file_handler)
-    # Python warnings (undecodable videos, ignored config keys) go to the same places.
+    # Python warnings (undecodable videos, ignored config keys) go to the same
+    # places, as one line each rather than with the source line that raised them.
+    warnings.formatwarning = _one_line_warning
     logging.captureWarnings(True)
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.handlers = logger.handlers
     warnings_logger.propagate = False
     return logger
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{category.__name__}: {message}"
 
 
 def format_value(key: str, value: Any) -> str:

@@ -176,6 +176,8 @@ def train(opts: RunOptions) -> None:
     loop = build(train_loop_cfg(cfg), LOOPS, "train_cfg")
 
     model = build_model(cfg, run.device)
+    if hasattr(model, "init_weights"):
+        model.init_weights()  # loads backbone `pretrained` weights; resume/load_from override them
     if cfg.get("load_from") and not opts.resume and not cfg.get("resume"):
         load_model_weights(model, load_checkpoint(cfg["load_from"]), cfg["load_from"])
         logger.info(f"Loaded weights from {cfg['load_from']}")

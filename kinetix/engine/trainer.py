@@ -142,7 +142,9 @@ class Trainer:
         outputs: dict[str, Any] = {"lr": self.optimizer.param_groups[0]["lr"]}
         if grad_norm is not None:
             outputs["grad_norm"] = float(grad_norm)
-        outputs.update({k: float(v) for k, v in losses.items()})
+        # Losses first, then the rest (accuracies), as MMAction2 logs them.
+        for key in sorted(losses, key=lambda k: not k.startswith("loss")):
+            outputs[key] = float(losses[key].detach())
         return outputs
 
     def skipped_total(self) -> list[str]:

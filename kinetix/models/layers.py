@@ -196,3 +196,10 @@ def normal_init(module: nn.Module, mean: float = 0.0, std: float = 1.0, bias: fl
 def is_norm(module: nn.Module) -> bool:
     """Batch norms are what ``norm_eval`` / ``frozen_stages`` switch to eval mode."""
     return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def flatten_values(value: object) -> list:
+    """Flatten nested lists/tuples (per-stage, per-block settings) to a flat list."""
+    if not isinstance(value, (list, tuple)):
+        return [value]
+    return [leaf for item in value for leaf in flatten_values(item)]

@@ -18,7 +18,6 @@ so a static clip gives the 2D network's response.
 from __future__ import annotations
 
 import os
-import pickle
 import warnings
 from typing import Any
 
@@ -27,6 +26,7 @@ from torch import nn
 
 from kinetix.errors import CheckpointError
 from kinetix.models.layers import ConvModule
+from kinetix.utils.safe_load import safe_torch_load
 
 _KEY = "model.backbone.pretrained"
 _BN_FIELDS = ("weight", "bias", "running_mean", "running_var")
@@ -42,12 +42,7 @@ def read_state_dict(path: str, key: str = _KEY) -> dict[str, torch.Tensor]:
                               f"give a local path, or set pretrained=None")
     if not os.path.isfile(path):
         raise CheckpointError(f"{key}: no such file {path!r}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{key}: cannot read {path!r} as a weights-only checkpoint "
-                              f"({first})") from None
+    obj = safe_torch_load(path, what=key)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -14,10 +14,10 @@ from torch import nn
 from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import ConvModule, constant_init, is_norm, kaiming_init
+from kinetix.models.layers import (ConvModule, build_activation_layer, constant_init,
+                                   flatten_values, is_norm, kaiming_init)
 from kinetix.models.pretrained import load_resnet_weights
 from kinetix.models.resnet import check_out_indices
-from kinetix.models.resnet_tsm import _flatten
 from kinetix.registry import MODELS
 
 
@@ -57,7 +57,7 @@ class BasicBlock3d(_Block3d):
                                 act_cfg=None, **common)
         self.downsample = downsample
         self.with_cp = with_cp
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = build_activation_layer(act_cfg or dict(type="ReLU", inplace=True))
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.conv1(x))
@@ -90,7 +90,7 @@ class Bottleneck3d(_Block3d):
         self.conv3 = ConvModule(planes, planes * self.expansion, 1, act_cfg=None, **common)
         self.downsample = downsample
         self.with_cp = with_cp
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = build_activation_layer(act_cfg or dict(type="ReLU", inplace=True))
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv3(self.conv2(self.conv1(x)))
@@ -131,7 +131,7 @@ class ResNet3d(nn.Module):
         if inflate_style not in ("3x1x1", "3x3x3"):
             raise ConfigError(f"model.backbone.inflate_style: {inflate_style!r} is not "
                               f"'3x1x1' or '3x3x3'")
-        if any(_flatten(non_local if isinstance(non_local, (list, tuple)) else [non_local])):
+        if any(flatten_values(non_local)):
             raise ConfigError("model.backbone.non_local: non-local blocks are not supported yet; "
                               "set non_local=(0, 0, 0, 0)")
         self.depth, self.pretrained, self.pretrained2d = depth, pretrained, pretrained2d

@@ -8,13 +8,14 @@ which gives a 2D network temporal reach at no parameter cost.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from kinetix.errors import ConfigError
+from kinetix.models.layers import flatten_values
 from kinetix.models.resnet import ResNet
 from kinetix.registry import MODELS
 
@@ -69,13 +70,6 @@ class TemporalPool(nn.Module):
         return self.net(x)
 
 
-def _flatten(values: Iterable) -> list:
-    out = []
-    for v in values:
-        out.extend(_flatten(v) if isinstance(v, (list, tuple)) else [v])
-    return out
-
-
 @MODELS.register
 class ResNetTSM(ResNet):
     """ResNet with temporal shift in every residual branch ('blockres') or block ('block')."""
@@ -100,7 +94,7 @@ class ResNetTSM(ResNet):
                          frozen_stages=frozen_stages, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                          act_cfg=act_cfg, norm_eval=norm_eval, partial_bn=partial_bn,
                          with_cp=with_cp, init_cfg=init_cfg, base_channels=base_channels)
-        if any(_flatten(non_local)):
+        if any(flatten_values(non_local)):
             raise ConfigError("model.backbone.non_local: non-local blocks are not supported yet; "
                               "set non_local=(0, 0, 0, 0)")
         if shift_place not in ("blockres", "block"):
@@ -123,7 +117,7 @@ class ResNetTSM(ResNet):
 
     def _make_temporal_shift(self) -> None:
         if self.temporal_pool:
-            # layer2 sees all segments; layers after the pool see half of them.
+            # layer1 sees all segments; the pool in front of layer2 halves them for layers 2-4.
             segments = [self.num_segments] + [self.num_segments // 2] * 3
         else:
             segments = [self.num_segments] * 4

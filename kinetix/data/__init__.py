@@ -1,0 +1,31 @@
+"""Datasets, transforms, samplers and DataLoader building for video action recognition.
+
+Importing this package registers everything in ``kinetix.registry``
+(``DATASETS``, ``TRANSFORMS``, ``SAMPLERS``).
+"""
+
+from kinetix.data.builder import build_dataloader, build_dataset, seed_worker
+from kinetix.data.collate import collate
+from kinetix.data.datasets import (BaseActionDataset, RawframeDataset, SkippedSampleWarning,
+                                   VideoDataset)
+from kinetix.data.decoding import (DecordDecode, DecordInit, OpenCVDecode, OpenCVInit, PyAVDecode,
+                                   PyAVInit, RawFrameDecode, UndecodableVideoError, VideoReader)
+from kinetix.data.sampler import DefaultSampler
+from kinetix.data.sampling import DenseSampleFrames, SampleFrames, UniformSample
+from kinetix.data.synthetic import CLASSES as SYNTHETIC_CLASSES
+from kinetix.data.synthetic import FLIP_LABEL_MAP as SYNTHETIC_FLIP_LABEL_MAP
+from kinetix.data.synthetic import generate_synthetic
+from kinetix.data.transforms import (CenterCrop, Flip, FormatShape, Fuse, MultiScaleCrop,
+                                     PackActionInputs, RandomCrop, RandomRescale,
+                                     RandomResizedCrop, Resize, TenCrop, ThreeCrop)
+
+__all__ = [
+    "BaseActionDataset", "CenterCrop", "DecordDecode", "DecordInit", "DefaultSampler",
+    "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "MultiScaleCrop", "OpenCVDecode",
+    "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "RandomCrop", "RandomRescale",
+    "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "Resize", "SYNTHETIC_CLASSES",
+    "SYNTHETIC_FLIP_LABEL_MAP",
+    "SampleFrames", "SkippedSampleWarning", "TenCrop", "ThreeCrop", "UndecodableVideoError",
+    "UniformSample", "VideoDataset", "VideoReader", "build_dataloader", "build_dataset",
+    "collate", "generate_synthetic", "seed_worker",
+]

@@ -1,0 +1,84 @@
+"""Build datasets and DataLoaders from MMAction2 ``*_dataloader`` config dicts."""
+
+from __future__ import annotations
+
+import functools
+import random
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from kinetix import dist
+from kinetix.data.collate import collate
+from kinetix.errors import ConfigError
+from kinetix.registry import DATASETS, SAMPLERS, build
+
+# DataLoader arguments passed through as they are (when workers exist).
+_PASSED = ("prefetch_factor", "timeout", "multiprocessing_context")
+_HANDLED = {"batch_size", "num_workers", "persistent_workers", "pin_memory", "drop_last",
+            "sampler", "dataset", "collate_fn", "batch_sampler", *_PASSED}
+
+
+def build_dataset(cfg: dict, key_path: str) -> Any:
+    """Build a dataset (and its pipeline) from ``cfg``; errors name ``key_path``."""
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{key_path}: expected a dict with a 'type' key, got {type(cfg).__name__}")
+    return build(cfg, DATASETS, key_path)
+
+
+def seed_worker(worker_id: int, num_workers: int, rank: int, seed: int) -> None:
+    """Seed numpy, random and torch in a worker: ``num_workers*rank + worker_id + seed``."""
+    worker_seed = (num_workers * rank + worker_id + seed) % 2 ** 32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+    torch.manual_seed(worker_seed)
+
+
+def build_dataloader(cfg: dict, key_path: str, seed: int | None,
+                     shuffle_default: bool) -> DataLoader:
+    """A DataLoader from an MMAction2 dataloader dict such as ``train_dataloader``.
+
+    ``seed`` is the run seed: it seeds the sampler's permutation and the
+    workers. ``shuffle_default`` applies when the config has no sampler or
+    its sampler sets no ``shuffle`` (True for training, False otherwise).
+    """
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{key_path}: expected a dict, got {type(cfg).__name__}")
+    for key in ("batch_size", "dataset"):
+        if key not in cfg:
+            raise ConfigError(f"{key_path}.{key}: missing (a dataloader needs batch_size and dataset)")
+    batch_size = cfg["batch_size"]
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"{key_path}.batch_size: must be a positive integer, got {batch_size!r}")
+    num_workers = cfg.get("num_workers", 0)
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError(f"{key_path}.num_workers: must be a non-negative integer, got {num_workers!r}")
+    if cfg.get("collate_fn") is not None:
+        warnings.warn(f"{key_path}.collate_fn is ignored: kinetix always batches with "
+                      f"kinetix.data.collate (uint8 inputs, drops undecodable videos)", stacklevel=2)
+    if cfg.get("batch_sampler") is not None:
+        warnings.warn(f"{key_path}.batch_sampler is ignored: batches are formed from "
+                      f"batch_size and drop_last", stacklevel=2)
+    for key in sorted(set(cfg) - _HANDLED):
+        warnings.warn(f"{key_path}.{key} is not a DataLoader setting kinetix knows; ignored", stacklevel=2)
+
+    dataset = build_dataset(cfg["dataset"], f"{key_path}.dataset")
+    sampler_cfg = dict(cfg.get("sampler") or dict(type="DefaultSampler"))
+    sampler_cfg.setdefault("shuffle", shuffle_default)
+    sampler = build(sampler_cfg, SAMPLERS, f"{key_path}.sampler", dataset=dataset, seed=seed)
+
+    extra: dict[str, Any] = {}
+    if num_workers > 0:
+        extra["persistent_workers"] = bool(cfg.get("persistent_workers", False))
+        extra.update({k: cfg[k] for k in _PASSED if cfg.get(k) is not None})
+        # With seed=None the sampler has drawn (and shared) one: seed workers from it too.
+        base_seed = seed if seed is not None else getattr(sampler, "seed", None)
+        if base_seed is not None:
+            extra["worker_init_fn"] = functools.partial(
+                seed_worker, num_workers=num_workers, rank=dist.get_rank(), seed=int(base_seed))
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=collate, pin_memory=bool(cfg.get("pin_memory", False)),
+                      drop_last=bool(cfg.get("drop_last", False)), **extra)

@@ -1,0 +1,22 @@
+"""Models: backbones, heads, losses, the data preprocessor and recognizers.
+
+Importing this package registers every class in ``kinetix.registry.MODELS``
+under its MMAction2 type name.
+"""
+
+from kinetix.models.blending import CutmixBlending, MixupBlending
+from kinetix.models.heads import AvgConsensus, BaseHead, I3DHead, TSMHead, TSNHead
+from kinetix.models.layers import ConvModule
+from kinetix.models.losses import BCELossWithLogits, CrossEntropyLoss
+from kinetix.models.preprocessor import ActionDataPreprocessor
+from kinetix.models.recognizers import BaseRecognizer, Recognizer2D, Recognizer3D
+from kinetix.models.resnet import ResNet
+from kinetix.models.resnet3d import ResNet3d
+from kinetix.models.resnet_tsm import ResNetTSM, TemporalShift
+
+__all__ = [
+    "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
+    "ConvModule", "CrossEntropyLoss", "CutmixBlending", "I3DHead", "MixupBlending",
+    "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "TSMHead", "TSNHead",
+    "TemporalShift",
+]

@@ -1,0 +1,166 @@
+"""Annotation parsing and checks, skipped undecodable videos, and build_dataloader."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from kinetix.data import (RawframeDataset, SkippedSampleWarning, VideoDataset, build_dataloader,
+                          build_dataset, generate_synthetic)
+from kinetix.errors import ConfigError, DataError
+
+NUM_CLASSES = 8
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("synth"))
+    generate_synthetic(out, seed=1, num_train=2, num_val=1, num_test=0, size=32, frames=(10, 12))
+    return out
+
+
+def video_pipeline(test_mode=False):
+    return [dict(type="DecordInit"),
+            dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=4, test_mode=test_mode),
+            dict(type="DecordDecode"), dict(type="Resize", scale=(-1, 32)),
+            dict(type="RandomResizedCrop"), dict(type="Resize", scale=(24, 24), keep_ratio=False),
+            dict(type="Flip", flip_ratio=0.5), dict(type="FormatShape", input_format="NCHW"),
+            dict(type="PackActionInputs")]
+
+
+def video_cfg(synth, split="train", **extra):
+    return dict(type="VideoDataset", ann_file=os.path.join(synth, f"{split}_list_videos.txt"),
+                data_prefix=dict(video=os.path.join(synth, "videos")), pipeline=video_pipeline(), **extra)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+def test_video_dataset_end_to_end(synth):
+    ds = build_dataset(video_cfg(synth), "train_dataloader.dataset")
+    assert len(ds) == 16
+    out = ds[5]
+    assert out["inputs"].shape == (4, 3, 24, 24) and out["inputs"].dtype == torch.uint8
+    assert int(out["label"]) == 2 and out["index"] == 5 and out["filename"].endswith(".mp4")
+
+
+def test_rawframe_dataset_end_to_end(synth):
+    pipeline = [dict(type="SampleFrames", clip_len=4, frame_interval=2, num_clips=1),
+                dict(type="RawFrameDecode"), dict(type="CenterCrop", crop_size=24),
+                dict(type="FormatShape", input_format="NCTHW"), dict(type="PackActionInputs")]
+    ds = build_dataset(dict(type="RawframeDataset", ann_file=os.path.join(synth, "val_list_rawframes.txt"),
+                            data_prefix=dict(img=os.path.join(synth, "rawframes")), pipeline=pipeline),
+                       "val_dataloader.dataset")
+    assert len(ds) == 8 and ds.data_list[0]["total_frames"] >= 10
+    out = ds[7]
+    assert out["inputs"].shape == (1, 3, 4, 24, 24) and int(out["label"]) == 7
+
+
+def test_rawframe_offsets_and_multi_class(tmp_path):
+    (tmp_path / "a").mkdir()
+    ann = write(tmp_path / "list.txt", "a 5 20 1 3\n")
+    ds = RawframeDataset(ann, [], data_prefix=dict(img=str(tmp_path)), with_offset=True,
+                         multi_class=True, num_classes=4)
+    info = ds.get_data_info(0)
+    assert info["offset"] == 5 and info["total_frames"] == 20 and info["start_index"] == 1
+    np.testing.assert_array_equal(info["label"], [0, 1, 0, 1])
+    with pytest.raises(ConfigError, match="num_classes"):
+        RawframeDataset(ann, [], multi_class=True)
+
+
+def test_data_root_is_joined(tmp_path):
+    (tmp_path / "vids").mkdir()
+    (tmp_path / "vids" / "x.mp4").write_bytes(b"")
+    write(tmp_path / "ann.txt", "x.mp4 0\n")
+    ds = VideoDataset("ann.txt", [], data_prefix=dict(video="vids"), data_root=str(tmp_path))
+    assert ds.data_list[0]["filename"] == os.path.join(str(tmp_path), "vids", "x.mp4")
+
+
+def test_annotation_errors_are_one_line(tmp_path):
+    with pytest.raises(DataError, match="ann_file not found: .*nope.txt"):
+        VideoDataset(str(tmp_path / "nope.txt"), [])
+    (tmp_path / "a.mp4").write_bytes(b"")
+    prefix = dict(video=str(tmp_path))
+    cases = [("a.mp4 0\njust_a_path.mp4\n", r"list.txt:2: expected 'path label'", {}),
+             ("a.mp4 zero\n", r"list.txt:1: bad label", {}),
+             ("a.mp4 0 1\n", r"list.txt:1: 2 labels", {}),
+             ("\na.mp4 9\n", r"list.txt:2: label 9 out of range \(num_classes=8\)", dict(num_classes=8))]
+    for text, pattern, kwargs in cases:
+        ann = write(tmp_path / "list.txt", text)
+        with pytest.raises(DataError, match=pattern) as info:
+            VideoDataset(ann, [], data_prefix=prefix, **kwargs)
+        assert "\n" not in str(info.value)
+    ann = write(tmp_path / "raw.txt", "a 12\n")
+    with pytest.raises(DataError, match=r"raw.txt:1: expected 'frame_dir total_frames label'"):
+        RawframeDataset(ann, [], data_prefix=dict(img=str(tmp_path)))
+
+
+def test_missing_videos_reported_with_count_and_first(tmp_path):
+    (tmp_path / "ok.mp4").write_bytes(b"")
+    ann = write(tmp_path / "list.txt", "ok.mp4 0\nmissing1.mp4 1\nmissing2.mp4 1\n")
+    with pytest.raises(DataError) as info:
+        VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)))
+    message = str(info.value)
+    assert "2 of 3 videos" in message and "list.txt:2" in message and "missing1.mp4" in message
+    assert "\n" not in message
+    ann = write(tmp_path / "raw.txt", "nodir 10 0\n")
+    with pytest.raises(DataError, match="1 of 1 frame folders .*raw.txt:1: .*nodir"):
+        RawframeDataset(ann, [], data_prefix=dict(img=str(tmp_path)))
+
+
+def test_undecodable_video_is_skipped_with_one_warning(tmp_path, synth):
+    good = os.path.join(synth, "videos", "train", "move_left_0000.mp4")
+    (tmp_path / "good.mp4").write_bytes(open(good, "rb").read())
+    (tmp_path / "garbage.mp4").write_bytes(os.urandom(3000))
+    (tmp_path / "cut.mp4").write_bytes(open(good, "rb").read()[:1500])
+    ann = write(tmp_path / "list.txt", "good.mp4 0\ngarbage.mp4 1\ncut.mp4 2\n")
+    ds = build_dataset(dict(type="VideoDataset", ann_file=ann, data_prefix=dict(video=str(tmp_path)),
+                            pipeline=video_pipeline()), "test_dataloader.dataset")
+    for index, name in ((1, "garbage.mp4"), (2, "cut.mp4")):
+        with pytest.warns(SkippedSampleWarning, match=name):
+            out = ds[index]
+        assert out == {"skipped": os.path.join(str(tmp_path), name), "index": index}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the second time: no warning
+            assert ds[index]["skipped"].endswith(name)
+    cfg = dict(batch_size=3, num_workers=0, dataset=dict(type="VideoDataset", ann_file=ann,
+               data_prefix=dict(video=str(tmp_path)), pipeline=video_pipeline()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedSampleWarning)
+        batch = next(iter(build_dataloader(cfg, "test_dataloader", seed=0, shuffle_default=False)))
+    assert batch["inputs"].shape[0] == 1 and batch["indices"].tolist() == [0]
+    assert sorted(os.path.basename(s) for s in batch["skipped"]) == ["cut.mp4", "garbage.mp4"]
+
+
+def test_build_dataloader_config_errors_and_options(synth):
+    with pytest.raises(ConfigError, match="train_dataloader.batch_size"):
+        build_dataloader(dict(dataset=video_cfg(synth)), "train_dataloader", seed=0, shuffle_default=True)
+    with pytest.raises(ConfigError, match="val_dataloader.dataset"):
+        build_dataloader(dict(batch_size=2), "val_dataloader", seed=0, shuffle_default=False)
+    with pytest.raises(ConfigError, match="train_dataloader.dataset.type"):
+        build_dataloader(dict(batch_size=2, dataset=dict(type="VidoeDataset")), "train_dataloader", 0, True)
+    cfg = dict(batch_size=4, num_workers=0, persistent_workers=True, drop_last=True,
+               collate_fn=dict(type="default_collate"), sampler=dict(type="DefaultSampler", shuffle=False),
+               dataset=video_cfg(synth))
+    with pytest.warns(UserWarning, match="collate_fn"):
+        loader = build_dataloader(cfg, "train_dataloader", seed=0, shuffle_default=True)
+    assert len(loader) == 4 and loader.sampler.shuffle is False and not loader.persistent_workers
+    batch = next(iter(loader))
+    assert batch["inputs"].shape == (4, 4, 3, 24, 24) and batch["labels"].tolist() == [0, 0, 1, 1]
+
+
+def test_worker_seeding_is_reproducible(synth):
+    cfg = dict(batch_size=4, num_workers=2, persistent_workers=True, dataset=video_cfg(synth))
+
+    def first_batches(seed):
+        loader = build_dataloader(cfg, "train_dataloader", seed=seed, shuffle_default=True)
+        return [b["inputs"] for b, _ in zip(loader, range(2))]
+
+    a, b, c = first_batches(3), first_batches(3), first_batches(4)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))

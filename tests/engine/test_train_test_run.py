@@ -1,0 +1,134 @@
+"""End to end through the command-line entry points: train -> resume -> test, on a tiny set."""
+
+import json
+import pickle
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from kinetix import cli
+from kinetix.config import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+TSM = str(REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rgb.py")
+
+
+def data_options(root: Path, epochs: int) -> list[str]:
+    """Point the synthetic TSM config at the tiny set; small and single-process for speed."""
+    opts = [f"train_cfg.max_epochs={epochs}", "train_cfg.val_interval=1",
+            "default_hooks.logger.interval=2", "default_hooks.checkpoint.interval=1",
+            "default_hooks.checkpoint.max_keep_ckpts=2",
+            "model.backbone.base_channels=8", "model.cls_head.in_channels=64"]
+    for split in ("train", "val", "test"):
+        loader = f"{split}_dataloader"
+        opts += [f"{loader}.num_workers=0", f"{loader}.persistent_workers=False",
+                 f"{loader}.batch_size=8",
+                 f"{loader}.dataset.ann_file={root}/{split}_list_videos.txt",
+                 f"{loader}.dataset.data_prefix.video={root}/videos"]
+    return opts
+
+
+def run_train(work_dir: Path, root: Path, epochs: int, *extra: str) -> int:
+    return cli.train_main([TSM, "--work-dir", str(work_dir), *extra, "--cfg-options", *data_options(root, epochs)])
+
+
+def log_text(work_dir: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(work_dir.glob("*/*.log")))
+
+
+def scalars(work_dir: Path) -> list[dict]:
+    rows = []
+    for path in sorted(work_dir.glob("*/vis_data/scalars.json")):
+        rows += [json.loads(line) for line in path.read_text().splitlines()]
+    return rows
+
+
+def test_train_resume_test(tiny_synthetic, tmp_path, capsys):
+    work_dir = tmp_path / "work"
+    assert run_train(work_dir, tiny_synthetic, 2, "--seed", "1") == 0
+
+    # work dir layout
+    assert (work_dir / "epoch_1.pth").is_file() and (work_dir / "epoch_2.pth").is_file()
+    assert Path((work_dir / "last_checkpoint").read_text()) == work_dir / "epoch_2.pth"
+    assert len(list(work_dir.glob("best_acc_top1_epoch_*.pth"))) == 1
+    dumped = load_config(work_dir / Path(TSM).name)
+    assert dumped["train_cfg"]["max_epochs"] == 2 and dumped["work_dir"] == str(work_dir)
+    text = log_text(work_dir)
+    assert re.search(r"Epoch\(train\) \[2\]\[4/4\]  lr: \S+  eta: \S+  time: \S+  data_time: \S+  "
+                     r"grad_norm: \S+  loss: \S+  loss_cls: \S+  top1_acc: \S+", text)
+    assert re.search(r"Epoch\(val\) \[2\]\[1/1\]  acc/top1: \d\.\d{4}  acc/top5: \d\.\d{4}  acc/mean1: \d\.\d{4}", text)
+    rows = scalars(work_dir)
+    assert {r["epoch"] for r in rows if "loss" in r} == {1, 2}
+    assert any("acc/top1" in r for r in rows)
+
+    # --resume alone continues from last_checkpoint: only epoch 3 is trained
+    assert run_train(work_dir, tiny_synthetic, 3, "--resume") == 0
+    assert "Resumed from" in log_text(work_dir) and "at epoch 2" in log_text(work_dir)
+    assert Path((work_dir / "last_checkpoint").read_text()) == work_dir / "epoch_3.pth"
+    # max_keep_ckpts=2 counted across the resumed run
+    assert sorted(p.name for p in work_dir.glob("epoch_*.pth")) == ["epoch_2.pth", "epoch_3.pth"]
+    new_rows = scalars(work_dir)[len(rows):]
+    assert {r["epoch"] for r in new_rows if "loss" in r} == {3}
+    ckpt = torch.load(work_dir / "epoch_3.pth", weights_only=True)
+    assert ckpt["meta"]["epoch"] == 3 and ckpt["meta"]["iter"] == 12 and "optimizer" in ckpt
+
+    # test through the `kinetix` console command, with --dump and --show-dir
+    dump = tmp_path / "preds.pkl"
+    show = tmp_path / "show"
+    capsys.readouterr()
+    assert cli.main(["test", TSM, str(work_dir / "epoch_3.pth"), "--work-dir", str(work_dir),
+                 "--dump", str(dump), "--show-dir", str(show), "--interval", "4",
+                 "--cfg-options", *data_options(tiny_synthetic, 3)]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((work_dir / "test_metrics.json").read_text())
+    assert 0.0 <= metrics["acc/top1"] <= 1.0 and metrics["num_samples"] == 16
+    assert f"acc/top1: {metrics['acc/top1']:.4f}" in out
+    records = pickle.loads(dump.read_bytes())
+    assert len(records) == 16
+    assert records[0]["pred_score"].shape == (8,) and records[0]["pred_label"].shape == (1,)
+    assert [int(r["gt_label"]) for r in records] == sorted(int(r["gt_label"]) for r in records)
+    assert len(list(show.glob("*.png"))) == 4  # every 4th of 16
+
+
+def test_resume_with_nothing_to_resume_warns_and_starts(tiny_synthetic, tmp_path, capsys):
+    work_dir = tmp_path / "empty"
+    assert run_train(work_dir, tiny_synthetic, 1, "--resume", "--no-validate") == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"no checkpoint found in {re.escape(str(work_dir))}.*STARTING FROM SCRATCH", out)
+    assert "Epoch(val)" not in log_text(work_dir)  # --no-validate
+    assert not list(work_dir.glob("best_*.pth"))
+
+
+def test_same_seed_same_run_and_auto_scale_lr(tiny_synthetic, tmp_path):
+    losses = []
+    for name in ("a", "b"):
+        assert run_train(tmp_path / name, tiny_synthetic, 1, "--seed", "7", "--deterministic",
+                         "--auto-scale-lr", "--no-validate") == 0
+        losses.append([r["loss"] for r in scalars(tmp_path / name) if "loss" in r])
+    assert losses[0] == losses[1] and len(losses[0]) == 2
+    # auto_scale_lr: base_batch_size comes from the config, batch 8 x 1 process
+    cfg = load_config(tmp_path / "a" / Path(TSM).name)
+    expected = 8 / cfg["auto_scale_lr"]["base_batch_size"]
+    assert f"lr x {expected:g}" in log_text(tmp_path / "a")
+
+
+def test_amp_on_cpu_trains(tiny_synthetic, tmp_path):
+    assert run_train(tmp_path / "amp", tiny_synthetic, 1, "--amp", "--no-validate") == 0
+    losses = [r["loss"] for r in scalars(tmp_path / "amp") if "loss" in r]
+    assert losses and all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_undecodable_video_is_skipped_and_counted(tiny_synthetic, tmp_path, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(tiny_synthetic / "videos", root / "videos")
+    for split in ("train", "val", "test"):
+        shutil.copy(tiny_synthetic / f"{split}_list_videos.txt", root)
+    broken = root / "videos" / "train" / "move_left_0000.mp4"
+    broken.write_bytes(broken.read_bytes()[:200])  # truncated
+    assert run_train(tmp_path / "work", root, 1, "--no-validate") == 0
+    out = capsys.readouterr().out
+    assert "move_left_0000.mp4" in out
+    assert re.search(r"skipped 1 undecodable video\(s\)", out)

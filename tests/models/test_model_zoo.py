@@ -1,0 +1,175 @@
+"""Every model type, built from MMAction2-style configs at toy size, trains one step and predicts."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import kinetix.models  # noqa: F401  (registers the model types)
+from kinetix.models.recognizers import BaseRecognizer
+from kinetix.registry import MODELS, build
+
+NUM_CLASSES = 5
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
+
+
+def _pre(fmt: str, **extra) -> dict:
+    return dict(type="ActionDataPreprocessor", mean=MEAN, std=STD, format_shape=fmt, **extra)
+
+
+def _tsn(backbone: dict, in_channels: int, **head) -> dict:
+    return dict(type="Recognizer2D", backbone=backbone,
+                cls_head=dict(type="TSNHead", num_classes=NUM_CLASSES, in_channels=in_channels,
+                              spatial_type="avg", consensus=dict(type="AvgConsensus", dim=1),
+                              dropout_ratio=0.4, init_std=0.01, average_clips="prob", **head),
+                data_preprocessor=_pre("NCHW"), train_cfg=None, test_cfg=None)
+
+
+# name -> (config, training input shape, test input shape, label kind)
+ZOO = {
+    "tsn_r18": (_tsn(dict(type="ResNet", depth=18, base_channels=8, norm_eval=False, with_cp=True), 64),
+                (2, 3, 3, 32, 32), (2, 6, 3, 32, 32), "index"),
+    "tsn_r50_partial_bn_caffe": (
+        _tsn(dict(type="ResNet", depth=50, base_channels=8, partial_bn=True, style="caffe",
+                  frozen_stages=1, pretrained=None), 256),
+        (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    "tsn_multiclass_bce": (
+        _tsn(dict(type="ResNet", depth=18, base_channels=8), 64,
+             loss_cls=dict(type="BCELossWithLogits", loss_weight=1.0), multi_class=True,
+             label_smooth_eps=0.1),
+        (2, 2, 3, 32, 32), (2, 2, 3, 32, 32), "multi_hot"),
+    "tsn_mixup_label_smooth": (
+        {**_tsn(dict(type="ResNet", depth=18, base_channels=8), 64, label_smooth_eps=0.1,
+                loss_cls=dict(type="CrossEntropyLoss", loss_weight=1.0,
+                              class_weight=[1.0, 2.0, 1.0, 1.0, 0.5])),
+         "data_preprocessor": _pre("NCHW", blending=dict(type="MixupBlending",
+                                                         num_classes=NUM_CLASSES, alpha=0.2))},
+        (4, 2, 3, 32, 32), (2, 2, 3, 32, 32), "index"),
+    "tsm_r18_blockres": (
+        dict(type="Recognizer2D",
+             backbone=dict(type="ResNetTSM", depth=18, base_channels=8, num_segments=4,
+                           norm_eval=False, shift_div=8),
+             cls_head=dict(type="TSMHead", num_classes=NUM_CLASSES, in_channels=64,
+                           num_segments=4, spatial_type="avg",
+                           consensus=dict(type="AvgConsensus", dim=1), dropout_ratio=0.5,
+                           init_std=0.001, is_shift=True, average_clips="prob"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 4, 3, 32, 32), (2, 8, 3, 32, 32), "index"),
+    "tsm_r50_block_temporal_pool": (
+        dict(type="Recognizer2D",
+             backbone=dict(type="ResNetTSM", depth=50, base_channels=8, num_segments=4,
+                           shift_place="block", temporal_pool=True),
+             cls_head=dict(type="TSMHead", num_classes=NUM_CLASSES, in_channels=256,
+                           num_segments=4, is_shift=True, temporal_pool=True,
+                           average_clips="score"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 4, 3, 32, 32), (2, 4, 3, 32, 32), "index"),
+    "i3d_r50": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="ResNet3d", pretrained2d=True, pretrained=None, depth=50,
+                           base_channels=8, conv1_kernel=(5, 7, 7), conv1_stride_t=2,
+                           pool1_stride_t=2, conv_cfg=dict(type="Conv3d"), norm_eval=False,
+                           inflate=I3D_INFLATE, zero_init_residual=False),
+             cls_head=dict(type="I3DHead", num_classes=NUM_CLASSES, in_channels=256,
+                           spatial_type="avg", dropout_ratio=0.5, init_std=0.01,
+                           average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 8, 32, 32), (2, 3, 3, 8, 32, 32), "index"),
+    "r3d18_3x3x3_cutmix_chunked": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="ResNet3d", depth=18, base_channels=8, inflate_style="3x3x3",
+                           conv1_kernel=(3, 7, 7), with_pool2=False, frozen_stages=0,
+                           with_cp=True),
+             cls_head=dict(type="I3DHead", num_classes=NUM_CLASSES, in_channels=64,
+                           average_clips=None),
+             data_preprocessor=_pre("NCTHW", blending=dict(type="CutmixBlending",
+                                                           num_classes=NUM_CLASSES, alpha=1.0)),
+             test_cfg=dict(max_testing_views=2)),
+        (2, 2, 3, 4, 32, 32), (2, 3, 3, 4, 32, 32), "index"),
+}
+
+
+def _batch(shape: tuple[int, ...], label_kind: str) -> dict:
+    b = shape[0]
+    inputs = torch.randint(0, 256, shape, dtype=torch.uint8)
+    if label_kind == "multi_hot":
+        labels = (torch.rand(b, NUM_CLASSES) > 0.5).float()
+    else:
+        labels = torch.arange(b, dtype=torch.int64) % NUM_CLASSES
+    return {"inputs": inputs, "labels": labels, "indices": torch.arange(b),
+            "filenames": [f"v{i}.mp4" for i in range(b)], "skipped": []}
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_train_step_and_predict(name: str) -> None:
+    torch.manual_seed(0)
+    cfg, train_shape, test_shape, label_kind = ZOO[name]
+    model = build(copy.deepcopy(cfg), MODELS, "model")
+    assert isinstance(model, BaseRecognizer)
+
+    model.train()
+    losses = model(_batch(train_shape, label_kind), mode="loss")
+    assert {"loss", "loss_cls"} <= set(losses)
+    assert all(v.dim() == 0 for v in losses.values())
+    assert torch.isfinite(losses["loss"])
+    if label_kind == "index" and model.data_preprocessor.blending is None:
+        assert 0 <= losses["top1_acc"] <= losses["top5_acc"] <= 1
+    else:  # soft or multi-hot targets: no accuracy
+        assert "top1_acc" not in losses
+    losses["loss"].backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable
+    missing = [n for n, p in trainable if p.grad is None]
+    assert not missing, missing
+    assert all(torch.isfinite(p.grad).all() for _, p in trainable)
+
+    model.eval()
+    with torch.no_grad():
+        scores = model(_batch(test_shape, label_kind), mode="predict")
+        raw = model(_batch(test_shape, label_kind), mode="tensor")
+    assert scores.shape == (test_shape[0], NUM_CLASSES)
+    assert raw.shape[0] % test_shape[0] == 0 and raw.shape[1] == NUM_CLASSES
+    if model.cls_head.average_clips == "prob":
+        torch.testing.assert_close(scores.sum(1), torch.ones(test_shape[0]))
+
+
+def test_zoo_covers_every_registered_type() -> None:
+    used: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("type"), str):
+                used.add(value["type"])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    walk([cfg for cfg, *_ in ZOO.values()])
+    assert set(MODELS.names()) - used == set()
+
+
+def test_recognizer_defaults_and_tensor_input() -> None:
+    model = build(dict(type="Recognizer3D",
+                       backbone=dict(type="ResNet3d", depth=18, base_channels=8),
+                       cls_head=dict(type="I3DHead", num_classes=3, in_channels=64)),
+                  MODELS, "model")
+    # The default preprocessor follows the recognizer's layout and adds no state-dict keys.
+    assert model.data_preprocessor.format_shape == "NCTHW"
+    assert not [k for k in model.state_dict() if k.startswith("data_preprocessor")]
+    model.eval()
+    out = model(torch.zeros(1, 2, 3, 4, 32, 32), mode="predict")
+    assert out.shape == (1, 3)
+    with pytest.raises(ValueError, match="mode"):
+        model({"inputs": torch.zeros(1, 1, 3, 4, 32, 32)}, mode="train")
+
+
+def test_misspelt_backbone_argument_is_a_config_error() -> None:
+    from kinetix.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model.backbone.shift_divv: .*did you mean 'shift_div'"):
+        build(dict(type="ResNetTSM", depth=18, shift_divv=4), MODELS, "model.backbone")
