@@ -64,13 +64,23 @@ def _run(body: Callable[[], object]) -> int:
         body()
         return 0
     except KinetixError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         shutdown_distributed()
+
+
+def _one_line(exc: KinetixError) -> str:
+    """The message itself, also when a DataLoader worker wrapped it in its traceback."""
+    text = str(exc).strip()
+    if "Original Traceback" in text:
+        # The worker's message ends with "kinetix.errors.DataError: <message>".
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return " ".join(text.split())
 
 
 def _options(args: argparse.Namespace):

@@ -232,6 +232,8 @@ def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run,
 
 
 def test(opts: RunOptions) -> dict[str, float]:
+    if opts.dump and not opts.dump.endswith((".pkl", ".pickle")):
+        raise ConfigError(f"--dump {opts.dump}: the file must end in .pkl or .pickle")
     run = prepare(opts, "test")
     cfg, logger = run.cfg, get_logger()
     model = build_model(cfg, run.device)
@@ -241,8 +243,6 @@ def test(opts: RunOptions) -> dict[str, float]:
         logger.warning(f"checkpoint {opts.checkpoint}: {len(missing)} missing keys "
                        f"{missing[:3]}, {len(unexpected)} unexpected keys {unexpected[:3]}")
     logger.info(f"Loaded checkpoint {opts.checkpoint}")
-    if opts.dump and not opts.dump.endswith((".pkl", ".pickle")):
-        raise ConfigError(f"--dump {opts.dump}: the file must end in .pkl or .pickle")
     loader = build_dataloader(cfg["test_dataloader"], "test_dataloader", seed=0, shuffle_default=False)
     metrics = build_metrics(cfg["test_evaluator"], "test_evaluator")
     on_batch = None

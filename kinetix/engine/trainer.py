@@ -19,7 +19,7 @@ from kinetix.dist import all_gather_object, get_world_size, is_distributed
 from kinetix.engine.logs import ScalarWriter
 from kinetix.engine.optim import clip_gradients
 from kinetix.engine.schedulers import LRSchedule
-from kinetix.errors import KinetixError
+from kinetix.errors import DataError, KinetixError
 
 
 class Hook:
@@ -99,6 +99,7 @@ class Trainer:
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)  # a new, seeded shuffle every epoch
         self.skipped = []
+        steps = 0
         tick = time.perf_counter()
         for self.inner_iter, batch in enumerate(self.train_loader):
             data_time = time.perf_counter() - tick
@@ -107,11 +108,16 @@ class Trainer:
                 tick = time.perf_counter()
                 continue
             outputs = self.run_step(batch)
+            steps += 1
             self.iter += 1
             outputs["data_time"] = data_time
             outputs["time"] = time.perf_counter() - tick
             self.call_hooks("after_step", outputs)
             tick = time.perf_counter()
+        if steps == 0:
+            skipped = self.skipped_total()
+            raise DataError(f"epoch {self.epoch + 1}: no batch could be trained on; "
+                            f"{len(skipped)} video(s) were undecodable, e.g. {skipped[:1]}")
 
     def _all_ranks_have_data(self, batch: dict) -> bool:
         # A batch whose every video failed to decode is empty. Under DDP all

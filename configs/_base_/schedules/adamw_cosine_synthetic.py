@@ -1,7 +1,7 @@
 # A short schedule for the synthetic dataset on a CPU: warm-up, then cosine decay.
 # AdamW: these small models train from scratch, where it converges faster than SGD.
-max_epochs = 15
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=3)
+max_epochs = 20
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
