@@ -1,5 +1,6 @@
-"""Training and testing. Importing it registers every data, model and metric type."""
+"""Training and testing. Importing it registers every type a config can name."""
 
-import kinetix.data  # noqa: F401  (registers datasets, transforms, samplers)
-import kinetix.evaluation  # noqa: F401  (registers metrics)
-import kinetix.models  # noqa: F401  (registers models)
+import kinetix.data  # noqa: F401  (datasets, transforms, samplers)
+import kinetix.evaluation  # noqa: F401  (metrics)
+import kinetix.models  # noqa: F401  (models)
+from kinetix.engine import config_check, hooks, optim, schedulers  # noqa: F401  (loops, hooks, optimisers, schedulers)

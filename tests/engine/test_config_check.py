@@ -1,0 +1,69 @@
+import warnings
+from pathlib import Path
+
+import pytest
+
+import kinetix.engine  # noqa: F401  (registers every type)
+from kinetix.config import apply_cfg_options, load_config
+from kinetix.engine.config_check import check_config
+from kinetix.errors import ConfigError
+from kinetix.registry import MODELS, build
+
+REPO = Path(__file__).resolve().parents[2]
+KINETICS = sorted(REPO.glob("configs/recognition/*/*kinetics400-rgb.py"))
+SYNTHETIC = sorted(REPO.glob("configs/recognition/*/*synthetic-rgb.py"))
+
+
+@pytest.mark.parametrize("path", KINETICS + SYNTHETIC, ids=lambda p: p.name)
+def test_shipped_configs_check_and_build(path):
+    cfg = load_config(path)
+    check_config(cfg, "train")
+    check_config(cfg, "test")
+    # ImageNet weights are downloaded only by init_weights(), so building works offline.
+    model = build(cfg["model"], MODELS, "model")
+    assert model.cls_head.fc_cls.out_features == cfg["model"]["cls_head"]["num_classes"]
+
+
+def test_kinetics_configs_are_the_ones_users_know():
+    names = {p.name for p in KINETICS}
+    assert names == {"tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py",
+                     "tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py",
+                     "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py"}
+
+
+def test_i3d_kinetics_model_size_matches_mmaction2():
+    cfg = load_config(next(p for p in KINETICS if p.name.startswith("i3d")))
+    model = build(cfg["model"], MODELS, "model")
+    # MMAction2's model zoo lists 28.04M parameters for this I3D.
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 28.04
+
+
+def test_mmengine_only_keys_warn_once_each():
+    cfg = load_config(SYNTHETIC[0])
+    apply_cfg_options(cfg, {"log_processor": "x", "visualizer": "y"})
+    cfg["env_cfg"]["mp_cfg"] = {"mp_start_method": "fork"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_config(cfg, "train")
+    messages = [str(w.message) for w in caught]
+    assert sum("'log_processor'" in m for m in messages) == 1
+    assert sum("'visualizer'" in m for m in messages) == 1
+    assert sum("'env_cfg.mp_cfg'" in m for m in messages) == 1
+
+
+def test_missing_section_and_wrong_section_type():
+    cfg = load_config(SYNTHETIC[0])
+    del cfg["optim_wrapper"]
+    with pytest.raises(ConfigError, match="^optim_wrapper: missing"):
+        check_config(cfg, "train")
+    cfg = load_config(SYNTHETIC[0])
+    cfg["param_scheduler"][1]["type"] = "CosineAnealingLR"
+    with pytest.raises(ConfigError, match=r"^param_scheduler\.1\.type: .*'CosineAnnealingLR'"):
+        check_config(cfg, "train")
+
+
+def test_iteration_based_loop_is_refused():
+    cfg = load_config(SYNTHETIC[0])
+    cfg["train_cfg"] = {"by_epoch": False, "max_iters": 10}
+    with pytest.raises(ConfigError, match="train_cfg.by_epoch"):
+        check_config(cfg, "train")
