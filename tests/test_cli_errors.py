@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from kinetix import cli
 
@@ -110,3 +109,17 @@ def test_dump_must_be_a_pickle(tmp_path, capsys, tiny_synthetic):
 def test_kinetix_command_usage(capsys):
     assert cli.main([]) == 2
     assert "usage: kinetix {train,test}" in capsys.readouterr().err
+
+
+def test_data_error_in_a_worker_process_is_one_line(tmp_path, capsys, tiny_synthetic):
+    cfg = tmp_path / "crop.py"
+    cfg.write_text(f"""_base_ = [{TSM!r}]
+train_dataloader = dict(num_workers=1, persistent_workers=False, dataset=dict(pipeline=[
+    dict(type='PyAVInit'), dict(type='SampleFrames', clip_len=1, num_clips=8),
+    dict(type='PyAVDecode'), dict(type='CenterCrop', crop_size=100),
+    dict(type='FormatShape', input_format='NCHW'), dict(type='PackActionInputs')]))
+""")
+    opts = [o for o in data_options(tiny_synthetic) if not o.startswith("train_dataloader.num_workers")]
+    err = one_line_error(capsys, [str(cfg), "--work-dir", str(tmp_path / "w"), "--cfg-options", *opts])
+    assert "cannot crop 100x100 out of a 32x32 frame" in err
+    assert "worker" not in err.lower()

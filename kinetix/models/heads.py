@@ -68,6 +68,13 @@ class BaseHead(nn.Module):
         self.average_clips = average_clips
         self.init_cfg = init_cfg
 
+    def _add_classifier(self, dropout_ratio: float, init_std: float) -> None:
+        """``dropout`` (None when the ratio is 0) and ``fc_cls``, initialised as MMAction2 does."""
+        self.dropout_ratio, self.init_std = dropout_ratio, init_std
+        self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio != 0 else None
+        self.fc_cls = nn.Linear(self.in_channels, self.num_classes)
+        normal_init(self.fc_cls, std=init_std)
+
     def loss(self, cls_scores: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """``loss_cls`` plus top-k accuracy of the batch (hard single-label targets only)."""
         if labels.dim() == 0:
@@ -103,10 +110,6 @@ class BaseHead(nn.Module):
         return scores.mean(dim=1)
 
 
-def _dropout(ratio: float) -> nn.Module | None:
-    return nn.Dropout(p=ratio) if ratio != 0 else None
-
-
 @MODELS.register
 class TSNHead(BaseHead):
     """Pool each frame, average the segments of a sample (consensus), classify."""
@@ -122,10 +125,7 @@ class TSNHead(BaseHead):
         self.spatial_type = spatial_type
         self.consensus = _as_module(consensus, AvgConsensus(dim=1), "model.cls_head.consensus")
         self.avg_pool = nn.AdaptiveAvgPool2d((1, 1)) if spatial_type == "avg" else None
-        self.dropout_ratio, self.init_std = dropout_ratio, init_std
-        self.dropout = _dropout(dropout_ratio)
-        self.fc_cls = nn.Linear(in_channels, num_classes)
-        normal_init(self.fc_cls, std=init_std)
+        self._add_classifier(dropout_ratio, init_std)
 
     def forward(self, x: torch.Tensor, num_segs: int) -> torch.Tensor:
         x = _single(x)
@@ -160,10 +160,7 @@ class TSMHead(BaseHead):
         self.spatial_type = spatial_type
         self.consensus = _as_module(consensus, AvgConsensus(dim=1), "model.cls_head.consensus")
         self.avg_pool = nn.AdaptiveAvgPool2d((1, 1)) if spatial_type == "avg" else None
-        self.dropout_ratio, self.init_std = dropout_ratio, init_std
-        self.dropout = _dropout(dropout_ratio)
-        self.fc_cls = nn.Linear(in_channels, num_classes)
-        normal_init(self.fc_cls, std=init_std)
+        self._add_classifier(dropout_ratio, init_std)
 
     def forward(self, x: torch.Tensor, num_segs: int | None = None) -> torch.Tensor:
         x = _single(x)
@@ -196,10 +193,7 @@ class I3DHead(BaseHead):
                          average_clips, init_cfg)
         self.spatial_type = spatial_type
         self.avg_pool = nn.AdaptiveAvgPool3d((1, 1, 1)) if spatial_type == "avg" else None
-        self.dropout_ratio, self.init_std = dropout_ratio, init_std
-        self.dropout = _dropout(dropout_ratio)
-        self.fc_cls = nn.Linear(in_channels, num_classes)
-        normal_init(self.fc_cls, std=init_std)
+        self._add_classifier(dropout_ratio, init_std)
 
     def forward(self, x: torch.Tensor, num_segs: int | None = None) -> torch.Tensor:
         x = _single(x)

@@ -12,7 +12,8 @@ from torch import nn
 from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import ConvModule, constant_init, is_norm, kaiming_init
+from kinetix.models.layers import (ConvModule, apply_train_mode, constant_init, freeze_stages,
+                                   is_norm, kaiming_init)
 from kinetix.models.pretrained import load_resnet_weights
 from kinetix.registry import MODELS
 
@@ -164,7 +165,7 @@ class ResNet(nn.Module):
             self.res_layers.append(f"layer{i + 1}")
         self.feat_dim = inplanes
         self.init_from_scratch()
-        self._freeze_stages()
+        freeze_stages(self, self.frozen_stages)
 
     def init_from_scratch(self) -> None:
         for m in self.modules():
@@ -191,16 +192,6 @@ class ResNet(nn.Module):
                 outs.append(x)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.conv1] + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)
-                                 if hasattr(self, f"layer{i}")]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
     def _partial_bn(self) -> None:
         # TSN's partial BN: only the first BN keeps learning; the others keep their
         # (pretrained) statistics and affine parameters.
@@ -215,11 +206,7 @@ class ResNet(nn.Module):
 
     def train(self, mode: bool = True) -> "ResNet":
         super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if is_norm(m):
-                    m.eval()
+        apply_train_mode(self, mode, self.frozen_stages, self.norm_eval)
         if mode and self.partial_bn:
             self._partial_bn()
         return self

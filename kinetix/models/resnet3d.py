@@ -14,8 +14,9 @@ from torch import nn
 from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import (ConvModule, build_activation_layer, constant_init,
-                                   flatten_values, is_norm, kaiming_init)
+from kinetix.models.layers import (ConvModule, apply_train_mode, build_activation_layer,
+                                   constant_init, flatten_values, freeze_stages, is_norm,
+                                   kaiming_init)
 from kinetix.models.pretrained import load_resnet_weights
 from kinetix.models.resnet import check_out_indices
 from kinetix.registry import MODELS
@@ -170,7 +171,7 @@ class ResNet3d(nn.Module):
             self.res_layers.append(f"layer{i + 1}")
         self.feat_dim = inplanes
         self.init_from_scratch()
-        self._freeze_stages()
+        freeze_stages(self, self.frozen_stages)
 
     def _per_block(self, value: int | Sequence, key: str) -> list[tuple[int, ...]]:
         """Expand an int / per-stage / per-block setting to one tuple per stage."""
@@ -242,21 +243,7 @@ class ResNet3d(nn.Module):
                 outs.append(x)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.conv1] + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)
-                                 if hasattr(self, f"layer{i}")]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
     def train(self, mode: bool = True) -> "ResNet3d":
         super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if is_norm(m):
-                    m.eval()
+        apply_train_mode(self, mode, self.frozen_stages, self.norm_eval)
         return self

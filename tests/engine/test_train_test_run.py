@@ -6,7 +6,6 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 import torch
 
 from kinetix import cli
@@ -132,3 +131,42 @@ def test_undecodable_video_is_skipped_and_counted(tiny_synthetic, tmp_path, caps
     out = capsys.readouterr().out
     assert "move_left_0000.mp4" in out
     assert re.search(r"skipped 1 undecodable video\(s\)", out)
+
+
+RAWFRAMES = str(REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rawframes.py")
+
+
+def rawframe_options(root: Path, epochs: int) -> list[str]:
+    opts = [f"train_cfg.max_epochs={epochs}", "model.backbone.base_channels=8", "model.cls_head.in_channels=64"]
+    for split in ("train", "val", "test"):
+        loader = f"{split}_dataloader"
+        opts += [f"{loader}.num_workers=0", f"{loader}.persistent_workers=False",
+                 f"{loader}.dataset.ann_file={root}/{split}_list_rawframes.txt",
+                 f"{loader}.dataset.data_prefix.img={root}/rawframes"]
+    return opts
+
+
+def test_rawframes_resume_from_path_and_load_from(tiny_synthetic, tmp_path):
+    first = tmp_path / "first"
+    assert cli.train_main([RAWFRAMES, "--work-dir", str(first), "--no-validate",
+                           "--cfg-options", *rawframe_options(tiny_synthetic, 1)]) == 0
+    assert (first / "epoch_1.pth").is_file()
+
+    # --resume PATH into another work dir continues at epoch 2
+    second = tmp_path / "second"
+    assert cli.train_main([RAWFRAMES, "--work-dir", str(second), "--no-validate",
+                           "--resume", str(first / "epoch_1.pth"),
+                           "--cfg-options", *rawframe_options(tiny_synthetic, 2)]) == 0
+    assert sorted(p.name for p in second.glob("epoch_*.pth")) == ["epoch_2.pth"]
+
+    # load_from takes the weights but starts at epoch 1
+    third = tmp_path / "third"
+    assert cli.train_main([RAWFRAMES, "--work-dir", str(third), "--no-validate",
+                           "--cfg-options", *rawframe_options(tiny_synthetic, 1),
+                           f"load_from={first / 'epoch_1.pth'}"]) == 0
+    assert "Loaded weights from" in log_text(third)
+    assert torch.load(third / "epoch_1.pth", weights_only=True)["meta"]["epoch"] == 1
+
+    assert cli.test_main([RAWFRAMES, str(second / "epoch_2.pth"), "--work-dir", str(second),
+                          "--cfg-options", *rawframe_options(tiny_synthetic, 2)]) == 0
+    assert json.loads((second / "test_metrics.json").read_text())["num_samples"] == 16
