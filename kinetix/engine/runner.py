@@ -181,7 +181,9 @@ def train(opts: RunOptions) -> None:
     if cfg.get("load_from") and not opts.resume and not cfg.get("resume"):
         load_model_weights(model, load_checkpoint(cfg["load_from"]), cfg["load_from"])
         logger.info(f"Loaded weights from {cfg['load_from']}")
-    train_loader = build_dataloader(cfg["train_dataloader"], "train_dataloader", seed=rank_seed,
+    # The run seed, not the rank's: every rank must shuffle the same way for the
+    # shards to partition the data; worker seeds add the rank themselves.
+    train_loader = build_dataloader(cfg["train_dataloader"], "train_dataloader", seed=seed,
                                     shuffle_default=True)
     validation = None
     if not opts.no_validate and cfg.get("val_dataloader") and cfg.get("val_evaluator"):
@@ -261,6 +263,7 @@ def test(opts: RunOptions) -> dict[str, float]:
                            "skipped": preds.skipped}, indent=2)
         for path in (run.run_dir / f"{run.timestamp}.json", run.work_dir / "test_metrics.json"):
             write_atomic(path, text)
+        logger.info(f"Metrics written to {run.work_dir / 'test_metrics.json'}")
         if opts.dump:
             write_atomic(opts.dump, pickle.dumps(_dump_records(preds)))
             logger.info(f"Dumped {len(preds)} predictions to {opts.dump}")
