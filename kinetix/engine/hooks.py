@@ -28,6 +28,14 @@ for _name in BUILTIN_HOOKS:
     HOOKS.register(lambda **kwargs: None, name=_name)
 
 
+@HOOKS.register
+def VisualizationHook(**kwargs: Any) -> None:
+    """mmengine's; test-time pictures come from ``test.py --show-dir`` instead."""
+    warnings.warn("default_hooks.visualization (VisualizationHook) is ignored; use "
+                  "tools/test.py --show-dir/--show", stacklevel=2)
+    return None
+
+
 def _warn_ignored(owner: str, ignored: dict[str, Any]) -> None:
     for key in ignored:
         warnings.warn(f"{owner}.{key} is not honoured by kinetix; ignored", stacklevel=3)

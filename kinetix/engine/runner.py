@@ -97,10 +97,9 @@ def build_model(cfg: dict, device: torch.device) -> torch.nn.Module:
 def wrap_distributed(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     if not is_distributed():
         return model
-    if device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
-    return torch.nn.parallel.DistributedDataParallel(model)
+    # BatchNorm stays per-process, as in MMAction2 (SyncBN only where norm_cfg asks for it).
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
 def build_metrics(cfg: Any, key_path: str) -> list[Any]:
