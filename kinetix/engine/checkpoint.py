@@ -10,10 +10,11 @@ MMAction2's checkpoints load even where mmengine is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 import torch
 
@@ -21,14 +22,15 @@ from kinetix.errors import CheckpointError
 from kinetix.utils.safe_load import safe_torch_load
 
 
-def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, rename)."""
+@contextlib.contextmanager
+def _atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A temp file beside ``path``, fsynced and renamed onto it on success, removed on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -37,18 +39,16 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> None
         raise
 
 
+def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write ``checkpoint`` to ``path`` atomically."""
+    with _atomic_open(path) as f:
+        torch.save(checkpoint, f)
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
     """Replace a small file (``last_checkpoint``, metrics, a dump) in one step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_open(path) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
 
 
 def is_url(path: str) -> bool:

@@ -99,7 +99,7 @@ class Trainer:
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)  # a new, seeded shuffle every epoch
         self.skipped = []
-        steps = 0
+        start_iter = self.iter
         tick = time.perf_counter()
         for self.inner_iter, batch in enumerate(self.train_loader):
             data_time = time.perf_counter() - tick
@@ -108,13 +108,12 @@ class Trainer:
                 tick = time.perf_counter()
                 continue
             outputs = self.run_step(batch)
-            steps += 1
             self.iter += 1
             outputs["data_time"] = data_time
             outputs["time"] = time.perf_counter() - tick
             self.call_hooks("after_step", outputs)
             tick = time.perf_counter()
-        if steps == 0:
+        if self.iter == start_iter:
             skipped = self.skipped_total()
             raise DataError(f"epoch {self.epoch + 1}: no batch could be trained on; "
                             f"{len(skipped)} video(s) were undecodable, e.g. {skipped[:1]}")
