@@ -13,3 +13,27 @@ def tiny_synthetic(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate_synthetic(str(root), seed=0, num_train=4, num_val=1, num_test=2, size=32, frames=(8, 12))
     return root
+
+
+@pytest.fixture
+def synthetic_options(tiny_synthetic):
+    """``--cfg-options`` pointing a synthetic config at the tiny set, with a smaller model
+    and single-process loading for speed (the tiny set unless ``root`` is given). Call with kind 'videos' or 'rawframes'."""
+
+    def options(kind: str = "videos", epochs: int | None = None, batch_size: int | None = None,
+                root: Path | None = None) -> list[str]:
+        root = root or tiny_synthetic
+        prefix_key = {"videos": "video", "rawframes": "img"}[kind]
+        opts = ["model.backbone.base_channels=8", "model.cls_head.in_channels=64"]
+        if epochs is not None:
+            opts.append(f"train_cfg.max_epochs={epochs}")
+        for split in ("train", "val", "test"):
+            loader = f"{split}_dataloader"
+            opts += [f"{loader}.num_workers=0", f"{loader}.persistent_workers=False",
+                     f"{loader}.dataset.ann_file={root}/{split}_list_{kind}.txt",
+                     f"{loader}.dataset.data_prefix.{prefix_key}={root}/{kind}"]
+            if batch_size is not None:
+                opts.append(f"{loader}.batch_size={batch_size}")
+        return opts
+
+    return options

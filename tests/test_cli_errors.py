@@ -11,15 +11,6 @@ REPO = Path(__file__).resolve().parents[1]
 TSM = str(REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rgb.py")
 
 
-def data_options(root: Path) -> list[str]:
-    opts = []
-    for split in ("train", "val", "test"):
-        opts += [f"{split}_dataloader.num_workers=0", f"{split}_dataloader.persistent_workers=False",
-                 f"{split}_dataloader.dataset.ann_file={root}/{split}_list_videos.txt",
-                 f"{split}_dataloader.dataset.data_prefix.video={root}/videos"]
-    return opts
-
-
 def one_line_error(capsys, argv: list[str], command=cli.train_main) -> str:
     assert command(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -42,16 +33,16 @@ def test_config_syntax_error_names_file_and_line(tmp_path, capsys):
     assert f"{bad}:3" in err
 
 
-def test_unknown_type_stops_before_any_work(tmp_path, capsys, tiny_synthetic):
+def test_unknown_type_stops_before_any_work(tmp_path, capsys, synthetic_options):
     err = one_line_error(capsys, [TSM, "--work-dir", str(tmp_path / "w"), "--cfg-options",
-                                  "model.backbone.type=ResNetTMS", *data_options(tiny_synthetic)])
+                                  "model.backbone.type=ResNetTMS", *synthetic_options()])
     assert "model.backbone.type: unknown model type 'ResNetTMS'" in err and "'ResNetTSM'" in err
     assert not list((tmp_path / "w").glob("*.pth"))
 
 
-def test_unknown_type_in_test_pipeline_stops_a_training_run(tmp_path, capsys, tiny_synthetic):
+def test_unknown_type_in_test_pipeline_stops_a_training_run(tmp_path, capsys, synthetic_options):
     err = one_line_error(capsys, [TSM, "--work-dir", str(tmp_path / "w"), "--cfg-options",
-                                  *data_options(tiny_synthetic), "test_dataloader.dataset.pipeline.4.type=FormatShap"])
+                                  *synthetic_options(), "test_dataloader.dataset.pipeline.4.type=FormatShap"])
     assert "test_dataloader.dataset.pipeline.4.type: unknown transform type 'FormatShap'" in err
 
 
@@ -71,38 +62,38 @@ def test_missing_annotation_file(tmp_path, capsys):
     assert f"{tmp_path}/missing.txt" in err
 
 
-def test_annotation_line_that_does_not_parse(tmp_path, capsys, tiny_synthetic):
+def test_annotation_line_that_does_not_parse(tmp_path, capsys, tiny_synthetic, synthetic_options):
     ann = tmp_path / "train.txt"
     lines = (tiny_synthetic / "train_list_videos.txt").read_text().splitlines()
     lines[2] = "train/move_left_0002.mp4 left"
     ann.write_text("\n".join(lines) + "\n")
     err = one_line_error(capsys, [TSM, "--work-dir", str(tmp_path / "w"), "--cfg-options",
-                                  *data_options(tiny_synthetic), f"train_dataloader.dataset.ann_file={ann}"])
+                                  *synthetic_options(), f"train_dataloader.dataset.ann_file={ann}"])
     assert f"{ann}:3" in err
 
 
-def test_video_that_does_not_exist(tmp_path, capsys, tiny_synthetic):
+def test_video_that_does_not_exist(tmp_path, capsys, tiny_synthetic, synthetic_options):
     ann = tmp_path / "train.txt"
     ann.write_text((tiny_synthetic / "train_list_videos.txt").read_text() + "train/ghost.mp4 1\n")
     err = one_line_error(capsys, [TSM, "--work-dir", str(tmp_path / "w"), "--cfg-options",
-                                  *data_options(tiny_synthetic), f"train_dataloader.dataset.ann_file={ann}"])
+                                  *synthetic_options(), f"train_dataloader.dataset.ann_file={ann}"])
     assert "ghost.mp4" in err and f"{ann}:33" in err
 
 
-def test_test_with_missing_checkpoint_and_url(tmp_path, capsys, tiny_synthetic):
+def test_test_with_missing_checkpoint_and_url(tmp_path, capsys, synthetic_options):
     err = one_line_error(capsys, [TSM, str(tmp_path / "none.pth"), "--work-dir", str(tmp_path / "w"),
-                                  "--cfg-options", *data_options(tiny_synthetic)], cli.test_main)
+                                  "--cfg-options", *synthetic_options()], cli.test_main)
     assert f"checkpoint not found: {tmp_path / 'none.pth'}" in err
     err = one_line_error(capsys, [TSM, "https://example.com/tsm.pth", "--work-dir", str(tmp_path / "w"),
-                                  "--cfg-options", *data_options(tiny_synthetic)], cli.test_main)
+                                  "--cfg-options", *synthetic_options()], cli.test_main)
     assert "not supported yet" in err
 
 
-def test_dump_must_be_a_pickle(tmp_path, capsys, tiny_synthetic):
+def test_dump_must_be_a_pickle(tmp_path, capsys, synthetic_options):
     # a real checkpoint is not needed: the --dump check comes first
     err = one_line_error(capsys, [TSM, str(tmp_path / "x.pth"), "--dump", str(tmp_path / "out.json"),
                                   "--work-dir", str(tmp_path / "w"), "--cfg-options",
-                                  *data_options(tiny_synthetic)], cli.test_main)
+                                  *synthetic_options()], cli.test_main)
     assert "--dump" in err and ".pkl" in err
 
 
@@ -111,7 +102,7 @@ def test_kinetix_command_usage(capsys):
     assert "usage: kinetix {train,test}" in capsys.readouterr().err
 
 
-def test_data_error_in_a_worker_process_is_one_line(tmp_path, capsys, tiny_synthetic):
+def test_data_error_in_a_worker_process_is_one_line(tmp_path, capsys, synthetic_options):
     cfg = tmp_path / "crop.py"
     cfg.write_text(f"""_base_ = [{TSM!r}]
 train_dataloader = dict(num_workers=1, persistent_workers=False, dataset=dict(pipeline=[
@@ -119,7 +110,7 @@ train_dataloader = dict(num_workers=1, persistent_workers=False, dataset=dict(pi
     dict(type='PyAVDecode'), dict(type='CenterCrop', crop_size=100),
     dict(type='FormatShape', input_format='NCHW'), dict(type='PackActionInputs')]))
 """)
-    opts = [o for o in data_options(tiny_synthetic) if not o.startswith("train_dataloader.num_workers")]
+    opts = [o for o in synthetic_options() if not o.startswith("train_dataloader.num_workers")]
     err = one_line_error(capsys, [str(cfg), "--work-dir", str(tmp_path / "w"), "--cfg-options", *opts])
     assert "cannot crop 100x100 out of a 32x32 frame" in err
     assert "worker" not in err.lower()

@@ -23,18 +23,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _options(root: Path) -> list[str]:
-    opts = ["train_cfg.max_epochs=1", "model.backbone.base_channels=8", "model.cls_head.in_channels=64"]
-    for split in ("train", "val", "test"):
-        loader = f"{split}_dataloader"
-        # batch 3 over 2 ranks: the 16 test videos do not split evenly, so the
-        # sampler pads and the gather must drop the repeats.
-        opts += [f"{loader}.num_workers=0", f"{loader}.persistent_workers=False", f"{loader}.batch_size=3",
-                 f"{loader}.dataset.ann_file={root}/{split}_list_videos.txt",
-                 f"{loader}.dataset.data_prefix.video={root}/videos"]
-    return opts
-
-
 def _torchrun(*args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", str(_free_port()), *args, "--launcher", "pytorch"]
@@ -43,20 +31,23 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_two_process_train_and_test_match_one_process(tiny_synthetic, tmp_path):
+def test_two_process_train_and_test_match_one_process(synthetic_options, tmp_path):
+    # batch 3 over 2 ranks: the 16 test videos do not split evenly, so the
+    # sampler pads and the gather must drop the repeats.
+    options = synthetic_options(epochs=1, batch_size=3)
     work = tmp_path / "ddp"
     proc = _torchrun("tools/train.py", TSM, "--work-dir", str(work), "--seed", "0",
-                     "--cfg-options", *_options(tiny_synthetic))
+                     "--cfg-options", *options)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "terminate called" not in proc.stderr
     ckpt = work / "epoch_1.pth"
     assert torch.load(ckpt, weights_only=True)["meta"]["iter"] == 6  # 32 videos / 2 ranks / batch 3
 
     proc = _torchrun("tools/test.py", TSM, str(ckpt), "--work-dir", str(work), "--dump", str(tmp_path / "two.pkl"),
-                     "--cfg-options", *_options(tiny_synthetic))
+                     "--cfg-options", *options)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert cli.test_main([TSM, str(ckpt), "--work-dir", str(tmp_path / "one"), "--dump", str(tmp_path / "one.pkl"),
-                          "--cfg-options", *_options(tiny_synthetic)]) == 0
+                          "--cfg-options", *options]) == 0
     two = pickle.loads((tmp_path / "two.pkl").read_bytes())
     one = pickle.loads((tmp_path / "one.pkl").read_bytes())
     assert len(two) == len(one) == 16

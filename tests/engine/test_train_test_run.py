@@ -15,23 +15,13 @@ REPO = Path(__file__).resolve().parents[2]
 TSM = str(REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rgb.py")
 
 
-def data_options(root: Path, epochs: int) -> list[str]:
-    """Point the synthetic TSM config at the tiny set; small and single-process for speed."""
-    opts = [f"train_cfg.max_epochs={epochs}", "train_cfg.val_interval=1",
-            "default_hooks.logger.interval=2", "default_hooks.checkpoint.interval=1",
-            "default_hooks.checkpoint.max_keep_ckpts=2",
-            "model.backbone.base_channels=8", "model.cls_head.in_channels=64"]
-    for split in ("train", "val", "test"):
-        loader = f"{split}_dataloader"
-        opts += [f"{loader}.num_workers=0", f"{loader}.persistent_workers=False",
-                 f"{loader}.batch_size=8",
-                 f"{loader}.dataset.ann_file={root}/{split}_list_videos.txt",
-                 f"{loader}.dataset.data_prefix.video={root}/videos"]
-    return opts
+# Frequent logging and checkpoints so that two epochs exercise every hook.
+HOOK_OPTIONS = ["train_cfg.val_interval=1", "default_hooks.logger.interval=2",
+                "default_hooks.checkpoint.interval=1", "default_hooks.checkpoint.max_keep_ckpts=2"]
 
 
-def run_train(work_dir: Path, root: Path, epochs: int, *extra: str) -> int:
-    return cli.train_main([TSM, "--work-dir", str(work_dir), *extra, "--cfg-options", *data_options(root, epochs)])
+def run_train(work_dir: Path, options: list[str], *extra: str) -> int:
+    return cli.train_main([TSM, "--work-dir", str(work_dir), *extra, "--cfg-options", *HOOK_OPTIONS, *options])
 
 
 def log_text(work_dir: Path) -> str:
@@ -45,9 +35,9 @@ def scalars(work_dir: Path) -> list[dict]:
     return rows
 
 
-def test_train_resume_test(tiny_synthetic, tmp_path, capsys):
+def test_train_resume_test(synthetic_options, tmp_path, capsys):
     work_dir = tmp_path / "work"
-    assert run_train(work_dir, tiny_synthetic, 2, "--seed", "1") == 0
+    assert run_train(work_dir, synthetic_options(epochs=2, batch_size=8), "--seed", "1") == 0
 
     # work dir layout
     assert (work_dir / "epoch_1.pth").is_file() and (work_dir / "epoch_2.pth").is_file()
@@ -64,7 +54,7 @@ def test_train_resume_test(tiny_synthetic, tmp_path, capsys):
     assert any("acc/top1" in r for r in rows)
 
     # --resume alone continues from last_checkpoint: only epoch 3 is trained
-    assert run_train(work_dir, tiny_synthetic, 3, "--resume") == 0
+    assert run_train(work_dir, synthetic_options(epochs=3, batch_size=8), "--resume") == 0
     assert "Resumed from" in log_text(work_dir) and "at epoch 2" in log_text(work_dir)
     assert Path((work_dir / "last_checkpoint").read_text()) == work_dir / "epoch_3.pth"
     # max_keep_ckpts=2 counted across the resumed run
@@ -80,7 +70,7 @@ def test_train_resume_test(tiny_synthetic, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["test", TSM, str(work_dir / "epoch_3.pth"), "--work-dir", str(work_dir),
                  "--dump", str(dump), "--show-dir", str(show), "--interval", "4",
-                 "--cfg-options", *data_options(tiny_synthetic, 3)]) == 0
+                 "--cfg-options", *synthetic_options(epochs=3, batch_size=8)]) == 0
     out = capsys.readouterr().out
     metrics = json.loads((work_dir / "test_metrics.json").read_text())
     assert 0.0 <= metrics["acc/top1"] <= 1.0 and metrics["num_samples"] == 16
@@ -92,19 +82,19 @@ def test_train_resume_test(tiny_synthetic, tmp_path, capsys):
     assert len(list(show.glob("*.png"))) == 4  # every 4th of 16
 
 
-def test_resume_with_nothing_to_resume_warns_and_starts(tiny_synthetic, tmp_path, capsys):
+def test_resume_with_nothing_to_resume_warns_and_starts(synthetic_options, tmp_path, capsys):
     work_dir = tmp_path / "empty"
-    assert run_train(work_dir, tiny_synthetic, 1, "--resume", "--no-validate") == 0
+    assert run_train(work_dir, synthetic_options(epochs=1, batch_size=8), "--resume", "--no-validate") == 0
     out = capsys.readouterr().out
     assert re.search(rf"no checkpoint found in {re.escape(str(work_dir))}.*STARTING FROM SCRATCH", out)
     assert "Epoch(val)" not in log_text(work_dir)  # --no-validate
     assert not list(work_dir.glob("best_*.pth"))
 
 
-def test_same_seed_same_run_and_auto_scale_lr(tiny_synthetic, tmp_path):
+def test_same_seed_same_run_and_auto_scale_lr(synthetic_options, tmp_path):
     losses = []
     for name in ("a", "b"):
-        assert run_train(tmp_path / name, tiny_synthetic, 1, "--seed", "7", "--deterministic",
+        assert run_train(tmp_path / name, synthetic_options(epochs=1, batch_size=8), "--seed", "7", "--deterministic",
                          "--auto-scale-lr", "--no-validate") == 0
         losses.append([r["loss"] for r in scalars(tmp_path / name) if "loss" in r])
     assert losses[0] == losses[1] and len(losses[0]) == 2
@@ -114,20 +104,20 @@ def test_same_seed_same_run_and_auto_scale_lr(tiny_synthetic, tmp_path):
     assert f"lr x {expected:g}" in log_text(tmp_path / "a")
 
 
-def test_amp_on_cpu_trains(tiny_synthetic, tmp_path):
-    assert run_train(tmp_path / "amp", tiny_synthetic, 1, "--amp", "--no-validate") == 0
+def test_amp_on_cpu_trains(synthetic_options, tmp_path):
+    assert run_train(tmp_path / "amp", synthetic_options(epochs=1, batch_size=8), "--amp", "--no-validate") == 0
     losses = [r["loss"] for r in scalars(tmp_path / "amp") if "loss" in r]
     assert losses and all(torch.isfinite(torch.tensor(losses)))
 
 
-def test_undecodable_video_is_skipped_and_counted(tiny_synthetic, tmp_path, capsys):
+def test_undecodable_video_is_skipped_and_counted(tiny_synthetic, synthetic_options, tmp_path, capsys):
     root = tmp_path / "data"
     shutil.copytree(tiny_synthetic / "videos", root / "videos")
     for split in ("train", "val", "test"):
         shutil.copy(tiny_synthetic / f"{split}_list_videos.txt", root)
     broken = root / "videos" / "train" / "move_left_0000.mp4"
     broken.write_bytes(broken.read_bytes()[:200])  # truncated
-    assert run_train(tmp_path / "work", root, 1, "--no-validate") == 0
+    assert run_train(tmp_path / "work", synthetic_options(epochs=1, batch_size=8, root=root), "--no-validate") == 0
     out = capsys.readouterr().out
     assert "move_left_0000.mp4" in out
     assert re.search(r"skipped 1 undecodable video\(s\)", out)
@@ -136,37 +126,27 @@ def test_undecodable_video_is_skipped_and_counted(tiny_synthetic, tmp_path, caps
 RAWFRAMES = str(REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rawframes.py")
 
 
-def rawframe_options(root: Path, epochs: int) -> list[str]:
-    opts = [f"train_cfg.max_epochs={epochs}", "model.backbone.base_channels=8", "model.cls_head.in_channels=64"]
-    for split in ("train", "val", "test"):
-        loader = f"{split}_dataloader"
-        opts += [f"{loader}.num_workers=0", f"{loader}.persistent_workers=False",
-                 f"{loader}.dataset.ann_file={root}/{split}_list_rawframes.txt",
-                 f"{loader}.dataset.data_prefix.img={root}/rawframes"]
-    return opts
-
-
-def test_rawframes_resume_from_path_and_load_from(tiny_synthetic, tmp_path):
+def test_rawframes_resume_from_path_and_load_from(synthetic_options, tmp_path):
     first = tmp_path / "first"
     assert cli.train_main([RAWFRAMES, "--work-dir", str(first), "--no-validate",
-                           "--cfg-options", *rawframe_options(tiny_synthetic, 1)]) == 0
+                           "--cfg-options", *synthetic_options("rawframes", epochs=1)]) == 0
     assert (first / "epoch_1.pth").is_file()
 
     # --resume PATH into another work dir continues at epoch 2
     second = tmp_path / "second"
     assert cli.train_main([RAWFRAMES, "--work-dir", str(second), "--no-validate",
                            "--resume", str(first / "epoch_1.pth"),
-                           "--cfg-options", *rawframe_options(tiny_synthetic, 2)]) == 0
+                           "--cfg-options", *synthetic_options("rawframes", epochs=2)]) == 0
     assert sorted(p.name for p in second.glob("epoch_*.pth")) == ["epoch_2.pth"]
 
     # load_from takes the weights but starts at epoch 1
     third = tmp_path / "third"
     assert cli.train_main([RAWFRAMES, "--work-dir", str(third), "--no-validate",
-                           "--cfg-options", *rawframe_options(tiny_synthetic, 1),
+                           "--cfg-options", *synthetic_options("rawframes", epochs=1),
                            f"load_from={first / 'epoch_1.pth'}"]) == 0
     assert "Loaded weights from" in log_text(third)
     assert torch.load(third / "epoch_1.pth", weights_only=True)["meta"]["epoch"] == 1
 
     assert cli.test_main([RAWFRAMES, str(second / "epoch_2.pth"), "--work-dir", str(second),
-                          "--cfg-options", *rawframe_options(tiny_synthetic, 2)]) == 0
+                          "--cfg-options", *synthetic_options("rawframes", epochs=2)]) == 0
     assert json.loads((second / "test_metrics.json").read_text())["num_samples"] == 16
