@@ -150,3 +150,16 @@ def test_rawframes_resume_from_path_and_load_from(synthetic_options, tmp_path):
     assert cli.test_main([RAWFRAMES, str(second / "epoch_2.pth"), "--work-dir", str(second),
                           "--cfg-options", *synthetic_options("rawframes", epochs=2)]) == 0
     assert json.loads((second / "test_metrics.json").read_text())["num_samples"] == 16
+
+
+def test_epoch_with_no_decodable_video_stops_the_run(tiny_synthetic, synthetic_options, tmp_path, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(tiny_synthetic / "videos", root / "videos")
+    for split in ("train", "val", "test"):
+        shutil.copy(tiny_synthetic / f"{split}_list_videos.txt", root)
+    for video in (root / "videos" / "train").glob("*.mp4"):
+        video.write_bytes(b"not a video")
+    assert run_train(tmp_path / "work", synthetic_options(epochs=2, batch_size=8, root=root), "--no-validate") == 2
+    err = capsys.readouterr().err
+    assert re.search(r"error: epoch 1: no batch could be trained on; 32 video\(s\) were undecodable", err)
+    assert not list((tmp_path / "work").glob("*.pth"))
