@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import traceback
 from typing import Callable, Sequence
 
 from kinetix.errors import KinetixError
@@ -58,19 +60,85 @@ def test_parser() -> argparse.ArgumentParser:
 
 
 def _run(body: Callable[[], object]) -> int:
+    """Run ``body`` and turn its outcome into an exit status.
+
+    In a distributed job a failing rank must not wait for the others: they
+    may be blocked in a collective it will never join (a barrier here used to
+    hang the job for good). It prints its error and leaves at once; the
+    launcher (torchrun, mpirun, ``srun --kill-on-bad-exit``) then stops the
+    other ranks, and any rank still waiting fails at the collective timeout.
+    """
     # Imported here so that `--help` answers without importing torch.
+    from kinetix import dist
     from kinetix.engine.env import shutdown_distributed
     try:
         body()
-        return 0
-    except KinetixError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
+    except BaseException as exc:  # noqa: BLE001 - every failure gets an exit status
+        distributed = dist.is_distributed()
+        code = _report(exc, f"rank {dist.get_rank()}: " if distributed else "")
+        if distributed:
+            _exit_now(1 if code is None else code)
+        if code is None:
+            raise  # a bug in a single process: its traceback is what helps
+        return code
+    if dist.is_distributed():
         shutdown_distributed()
+        _exit_now(0)
+    return 0
+
+
+def _report(exc: BaseException, prefix: str) -> int | None:
+    """Print ``exc`` for the user; return the exit status, or None for a bug to re-raise."""
+    if isinstance(exc, KinetixError):
+        print(f"error: {prefix}{_one_line(exc)}", file=sys.stderr)
+        return 2
+    if isinstance(exc, KeyboardInterrupt):
+        print(f"{prefix}interrupted", file=sys.stderr)
+        return 130
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else 1
+    if _is_collective_failure(exc):
+        # Another rank died, or stopped answering for longer than the timeout.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = re.sub(r"^\[[^\]]*\] ", "", first)  # gloo's "[/path/to/source.cc:78] " prefix
+        print(f"error: {prefix}lost contact with the other processes (one failed, or a collective "
+              f"waited longer than env_cfg.dist_cfg.timeout): {first}", file=sys.stderr)
+        return 1
+    if prefix:
+        # Code of the user's own (a custom transform, hook or model): the whole traceback,
+        # each line marked with the rank, since the launcher interleaves the ranks' output.
+        text = "".join(traceback.format_exception(exc))
+        print("".join(f"[{prefix[:-2]}] {line}\n" for line in text.splitlines()), end="", file=sys.stderr)
+    return None
+
+
+def _is_collective_failure(exc: BaseException) -> bool:
+    """A collective that failed because a peer died or stopped answering.
+
+    NCCL raises ``DistError``; gloo raises a plain RuntimeError from its transport.
+    """
+    import torch.distributed as torch_dist
+    if isinstance(exc, getattr(torch_dist, "DistError", ())):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and "gloo" in text and any(
+        s in text for s in ("Timed out", "Connection closed by peer", "Connection reset by peer"))
+
+
+def _exit_now(code: int) -> None:
+    """Flush everything and leave without running interpreter teardown.
+
+    Teardown would join gloo's threads and DataLoader workers; after a failure
+    they may be blocked on a peer that is gone. (DataLoader workers notice that
+    their parent is gone and stop by themselves.)
+    """
+    import gc
+    import logging
+    gc.collect()  # closes the DataLoader iterators that are no longer referenced
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _one_line(exc: KinetixError) -> str:

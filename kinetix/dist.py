@@ -64,3 +64,30 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     value = value.detach().clone()
     torch_dist.all_reduce(value)
     return value / get_world_size()
+
+
+def all_ranks_agree(flag: bool, device: torch.device | None = None) -> bool:
+    """True when ``flag`` is true on every rank: one small all-reduce, no pickling.
+
+    ``device`` must be the one the backend works on (a CUDA device for NCCL).
+    """
+    if not is_distributed():
+        return flag
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
+def all_reduce_mean_(tensors: list[torch.Tensor]) -> None:
+    """Average ``tensors`` over ranks in place, one all-reduce per dtype."""
+    if not is_distributed() or not tensors:
+        return
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        by_dtype.setdefault(tensor.dtype, []).append(tensor)
+    for group in by_dtype.values():
+        flat = torch.cat([t.detach().reshape(-1) for t in group])
+        torch_dist.all_reduce(flat)
+        flat /= get_world_size()
+        for tensor, part in zip(group, flat.split([t.numel() for t in group])):
+            tensor.data.copy_(part.view_as(tensor))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from kinetix.errors import ConfigError
 
@@ -36,22 +36,43 @@ class Registry:
         self._entries: dict[str, Callable[..., Any]] = {}
 
     def register(self, obj: T | None = None, *, name: str | None = None,
-                 aliases: Iterable[str] = ()) -> Any:
+                 aliases: Iterable[str] = (), force: bool = False) -> Any:
         """Register ``obj`` under its ``__name__`` (or ``name``), plus ``aliases``.
 
         Usable as ``@REG.register``, ``@REG.register(name=..., aliases=[...])``
-        or ``REG.register(fn, name=...)``.
+        or ``REG.register(fn, name=...)``. ``force=True`` replaces an existing
+        entry on purpose; without it a second registration is an error.
         """
 
         def add(target: T) -> T:
-            for key in (name or target.__name__, *aliases):
-                if key in self._entries:
-                    raise KeyError(f"{key!r} is already registered in the {self.name} registry "
-                                   f"(by {self._entries[key]!r})")
+            keys = (name or target.__name__, *aliases)
+            taken = [key for key in keys if key in self._entries and self._entries[key] is not target]
+            if taken and not force:
+                raise KeyError(f"{taken[0]!r} is already registered in the {self.name} registry "
+                               f"(by {self._entries[taken[0]]!r}); pass force=True to replace it")
+            for key in keys:
                 self._entries[key] = target
             return target
 
         return add(obj) if obj is not None else add
+
+    def register_module(self, name: str | Sequence[str] | None = None, force: bool = False,
+                        module: T | None = None) -> Any:
+        """mmengine's spelling: ``@REG.register_module()``, ``@REG.register_module(name='X', force=True)``,
+        ``REG.register_module(module=Cls)``. ``name`` may be a list of names.
+
+        Code ported from MMAction2 then only changes its import line to
+        ``from kinetix.registry import TRANSFORMS``.
+        """
+        if name is not None and not isinstance(name, str):
+            names = list(name) if isinstance(name, (list, tuple)) else []
+            if not names or not all(isinstance(n, str) for n in names):
+                raise TypeError(f"register_module: name must be a str or a list of str, got {name!r}")
+            name, aliases = names[0], names[1:]
+        else:
+            aliases = []
+        register = self.register(name=name, aliases=aliases, force=force)
+        return register(module) if module is not None else register
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries
@@ -91,6 +112,10 @@ OPTIMIZERS = Registry("optimizer")
 SCHEDULERS = Registry("param scheduler")
 HOOKS = Registry("hook")
 LOOPS = Registry("loop")            # EpochBasedTrainLoop, ValLoop, TestLoop (accepted names)
+
+# MMAction2's names for the same registries, so ported code changes only its import line.
+DATA_SAMPLERS = SAMPLERS
+PARAM_SCHEDULERS = SCHEDULERS
 
 
 def _is_buildable(value: Any) -> bool:

@@ -114,3 +114,13 @@ train_dataloader = dict(num_workers=1, persistent_workers=False, dataset=dict(pi
     err = one_line_error(capsys, [str(cfg), "--work-dir", str(tmp_path / "w"), "--cfg-options", *opts])
     assert "cannot crop 100x100 out of a 32x32 frame" in err
     assert "worker" not in err.lower()
+
+
+def test_launcher_without_its_environment_names_the_missing_variable(capsys, monkeypatch, synthetic_options):
+    for var in ("SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "MASTER_ADDR"):
+        monkeypatch.delenv(var, raising=False)
+    err = one_line_error(capsys, [TSM, "--launcher", "slurm", "--cfg-options", *synthetic_options()])
+    assert err.startswith("error: --launcher slurm: environment variable SLURM_PROCID is not set")
+    err = one_line_error(capsys, [TSM, "--launcher", "mpi", "--cfg-options", *synthetic_options()],
+                         command=lambda argv: cli.test_main([argv[0], "ckpt.pth", *argv[1:]]))
+    assert err.startswith("error: --launcher mpi: environment variable OMPI_COMM_WORLD_RANK is not set")

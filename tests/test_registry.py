@@ -66,3 +66,31 @@ def test_check_types_walks_without_building():
     check_types(dict(type="Node", child=dict(type="Leaf")), reg, "model")
     with pytest.raises(ConfigError, match=r"^model\.items\.1\.type"):
         check_types(dict(type="Node", items=[dict(type="Leaf"), dict(type="Nope")]), reg, "model")
+
+
+def test_register_module_spellings_of_mmengine():
+    reg = Registry("thing")
+
+    @reg.register_module()
+    class Plain:
+        pass
+
+    @reg.register_module(name=["Named", "AlsoNamed"])
+    class Other:
+        pass
+
+    reg.register_module(module=dict, name="Mapping")
+    assert reg.get("Plain") is Plain and reg.get("Named") is Other and reg.get("AlsoNamed") is Other
+    assert reg.get("Mapping") is dict
+    with pytest.raises(KeyError, match="'Plain' is already registered.*force=True"):
+        reg.register_module(name="Plain", module=Other)
+    reg.register_module(name="Plain", force=True, module=Other)  # a deliberate override
+    assert reg.get("Plain") is Other
+    reg.register(Other)  # the same object again (a module imported twice) is harmless
+    with pytest.raises(TypeError, match="name must be a str or a list of str"):
+        reg.register_module(name=3)
+
+
+def test_mmaction2_registry_names_are_the_same_registries():
+    from kinetix.registry import DATA_SAMPLERS, PARAM_SCHEDULERS, SAMPLERS, SCHEDULERS
+    assert DATA_SAMPLERS is SAMPLERS and PARAM_SCHEDULERS is SCHEDULERS

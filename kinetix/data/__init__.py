@@ -6,8 +6,7 @@ Importing this package registers everything in ``kinetix.registry``
 
 from kinetix.data.builder import build_dataloader, build_dataset, seed_worker
 from kinetix.data.collate import collate
-from kinetix.data.datasets import (BaseActionDataset, RawframeDataset, SkippedSampleWarning,
-                                   VideoDataset)
+from kinetix.data.datasets import BaseActionDataset, RawframeDataset, VideoDataset
 from kinetix.data.decoding import (DecordDecode, DecordInit, OpenCVDecode, OpenCVInit, PyAVDecode,
                                    PyAVInit, RawFrameDecode, UndecodableVideoError, VideoReader)
 from kinetix.data.sampler import DefaultSampler
@@ -25,7 +24,7 @@ __all__ = [
     "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "RandomCrop", "RandomRescale",
     "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "Resize", "SYNTHETIC_CLASSES",
     "SYNTHETIC_FLIP_LABEL_MAP",
-    "SampleFrames", "SkippedSampleWarning", "TenCrop", "ThreeCrop", "UndecodableVideoError",
+    "SampleFrames", "TenCrop", "ThreeCrop", "UndecodableVideoError",
     "UniformSample", "VideoDataset", "VideoReader", "build_dataloader", "build_dataset",
     "collate", "generate_synthetic", "seed_worker",
 ]

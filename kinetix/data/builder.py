@@ -15,6 +15,7 @@ from kinetix import dist
 from kinetix.data.collate import collate
 from kinetix.errors import ConfigError
 from kinetix.registry import DATASETS, SAMPLERS, build
+from kinetix.utils.imports import import_custom_modules
 
 # DataLoader arguments passed through as they are (when workers exist).
 _PASSED = ("prefetch_factor", "timeout", "multiprocessing_context")
@@ -29,21 +30,29 @@ def build_dataset(cfg: dict, key_path: str) -> Any:
     return build(cfg, DATASETS, key_path)
 
 
-def seed_worker(worker_id: int, num_workers: int, rank: int, seed: int) -> None:
-    """Seed numpy, random and torch in a worker: ``num_workers*rank + worker_id + seed``."""
+def seed_worker(worker_id: int, num_workers: int, rank: int, seed: int | None,
+                custom_imports: dict | None = None) -> None:
+    """Set up a DataLoader worker: import the config's ``custom_imports`` (a worker
+    started with spawn/forkserver has not), then seed numpy, random and torch with
+    ``num_workers*rank + worker_id + seed``."""
+    import_custom_modules(custom_imports)
+    if seed is None:
+        return
     worker_seed = (num_workers * rank + worker_id + seed) % 2 ** 32
     np.random.seed(worker_seed)
     random.seed(worker_seed)
     torch.manual_seed(worker_seed)
 
 
-def build_dataloader(cfg: dict, key_path: str, seed: int | None,
-                     shuffle_default: bool) -> DataLoader:
+def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default: bool,
+                     for_eval: bool = False, custom_imports: dict | None = None) -> DataLoader:
     """A DataLoader from an MMAction2 dataloader dict such as ``train_dataloader``.
 
     ``seed`` is the run seed: it seeds the sampler's permutation and the
     workers. ``shuffle_default`` applies when the config has no sampler or
     its sampler sets no ``shuffle`` (True for training, False otherwise).
+    ``for_eval``: every sample is seen exactly once over all ranks (no padding
+    repeats to even out the shards). ``custom_imports`` are imported in workers.
     """
     if not isinstance(cfg, dict):
         raise ConfigError(f"{key_path}: expected a dict, got {type(cfg).__name__}")
@@ -68,6 +77,13 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None,
     dataset = build_dataset(cfg["dataset"], f"{key_path}.dataset")
     sampler_cfg = dict(cfg.get("sampler") or dict(type="DefaultSampler"))
     sampler_cfg.setdefault("shuffle", shuffle_default)
+    if for_eval and sampler_cfg.get("type") == "DefaultSampler":
+        # Evaluation needs no collective per batch, so ranks may hold shards that
+        # differ by one; padding would only compute repeats to throw away.
+        if sampler_cfg.get("round_up"):
+            warnings.warn(f"{key_path}.sampler.round_up=True is ignored: evaluation sees every sample "
+                          f"exactly once", stacklevel=2)
+        sampler_cfg["round_up"] = False
     sampler = build(sampler_cfg, SAMPLERS, f"{key_path}.sampler", dataset=dataset, seed=seed)
 
     extra: dict[str, Any] = {}
@@ -76,9 +92,9 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None,
         extra.update({k: cfg[k] for k in _PASSED if cfg.get(k) is not None})
         # With seed=None the sampler has drawn (and shared) one: seed workers from it too.
         base_seed = seed if seed is not None else getattr(sampler, "seed", None)
-        if base_seed is not None:
-            extra["worker_init_fn"] = functools.partial(
-                seed_worker, num_workers=num_workers, rank=dist.get_rank(), seed=int(base_seed))
+        extra["worker_init_fn"] = functools.partial(
+            seed_worker, num_workers=num_workers, rank=dist.get_rank(),
+            seed=None if base_seed is None else int(base_seed), custom_imports=custom_imports)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate, pin_memory=bool(cfg.get("pin_memory", False)),
                       drop_last=bool(cfg.get("drop_last", False)), **extra)

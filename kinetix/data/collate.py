@@ -12,18 +12,20 @@ from kinetix.errors import DataError
 def collate(samples: Sequence[dict]) -> dict[str, Any]:
     """Turn ``PackActionInputs`` outputs into one batch.
 
-    ``{'skipped': name, 'index': i}`` entries (undecodable videos) are dropped
-    and their names listed under ``'skipped'``; a batch may end up empty, in
+    ``{'skipped': name, 'reason': why, 'index': i}`` entries (undecodable videos)
+    are dropped; their names are listed under ``'skipped'`` and the reasons under
+    ``'skip_reasons'``. A batch may end up empty, in
     which case ``inputs`` and ``labels`` are ``None`` and the caller skips it.
     """
     kept = [s for s in samples if "skipped" not in s]
-    skipped = [str(s["skipped"]) for s in samples if "skipped" in s]
+    skipped = [s for s in samples if "skipped" in s]
     batch: dict[str, Any] = {
         "inputs": None,
         "labels": None,
         "indices": torch.tensor([int(s["index"]) for s in kept], dtype=torch.int64),
         "filenames": [str(s.get("filename", "")) for s in kept],
-        "skipped": skipped,
+        "skipped": [str(s["skipped"]) for s in skipped],
+        "skip_reasons": [str(s.get("reason", "")) for s in skipped],
     }
     if not kept:
         return batch

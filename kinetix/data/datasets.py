@@ -3,15 +3,16 @@
 Annotations are parsed and every listed file is checked at construction, so a
 typo in a path fails in the first second with ``file:line`` instead of hours
 into an epoch. A video that exists but cannot be decoded is a fact of life
-with web-scraped data: it becomes a ``{'skipped': filename, 'index': i}``
-sample (after one warning per file) and the collate function drops it.
+with web-scraped data: it becomes a ``{'skipped': filename, 'reason': why,
+'index': i}`` sample, which the collate function drops and lists; the engine
+warns about it once, in the process that trains (DataLoader workers each hold
+a copy of the dataset, so a warning here would repeat per worker).
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -19,10 +20,6 @@ import numpy as np
 from kinetix.data.decoding import UndecodableVideoError
 from kinetix.errors import ConfigError, DataError
 from kinetix.registry import DATASETS
-
-
-class SkippedSampleWarning(UserWarning):
-    """A video or frame folder could not be decoded and its sample was skipped."""
 
 
 class BaseActionDataset:
@@ -60,7 +57,6 @@ class BaseActionDataset:
         self.metainfo = dict(metainfo or {})
         # ' ' (MMAction2's default) means any run of whitespace, like str.split().
         self.delimiter = None if delimiter in (None, " ") else delimiter
-        self._warned: set[str] = set()
         self.data_list = self._load()
         if indices is not None:  # mmengine: keep the first N, or these positions
             keep = range(indices) if isinstance(indices, int) else indices
@@ -136,13 +132,10 @@ class BaseActionDataset:
             for step in self.pipeline:
                 results = step(results)
         except UndecodableVideoError as exc:
-            if name not in self._warned:  # once per file: a bad video is hit every epoch
-                self._warned.add(name)
-                warnings.warn(f"skipping {name}: {exc.reason}", SkippedSampleWarning, stacklevel=2)
             reader = results.get("video_reader") if isinstance(results, dict) else None
             if reader is not None:
                 reader.close()
-            return {"skipped": name, "index": index}
+            return {"skipped": name, "reason": exc.reason, "index": index}
         return results
 
     def get_labels(self) -> list[Any]:

@@ -16,7 +16,7 @@ from kinetix.registry import (DATASETS, HOOKS, LOOPS, METRICS, MODELS, OPTIMIZER
 
 # Top-level keys of mmengine configs that kinetix does not act on.
 MMENGINE_ONLY_KEYS = ("log_processor", "visualizer", "vis_backends", "log_level", "launcher",
-                      "custom_imports", "experiment_name", "model_wrapper_cfg", "strategy",
+                      "experiment_name", "model_wrapper_cfg", "strategy",
                       "compile", "cfg")
 
 
@@ -80,8 +80,6 @@ def check_config(cfg: dict, mode: str) -> None:
     check_types(train_loop_cfg(cfg), LOOPS, "train_cfg")
     for name in ("val_cfg", "test_cfg"):
         check_types(cfg.get(name), LOOPS, name)
-    if cfg.get("custom_hooks"):
-        raise ConfigError("custom_hooks: not supported yet")
     warn_mmengine_only(cfg)
 
 
@@ -94,3 +92,7 @@ def warn_mmengine_only(cfg: dict[str, Any]) -> None:
         if key not in ("cudnn_benchmark", "dist_cfg"):
             warnings.warn(f"config key 'env_cfg.{key}' is used only by mmengine; kinetix ignores it",
                           stacklevel=2)
+    for key in (env.get("dist_cfg") or {}):
+        if key not in ("backend", "timeout"):
+            warnings.warn(f"config key 'env_cfg.dist_cfg.{key}' is not honoured by kinetix (it reads "
+                          f"backend and timeout); ignored", stacklevel=2)

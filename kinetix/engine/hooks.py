@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import torch
 
-from kinetix.dist import barrier, get_rank
+from kinetix.dist import all_reduce_mean_, barrier, get_rank, get_world_size
 from kinetix.engine.checkpoint import save_checkpoint, write_atomic
 from kinetix.engine.logs import format_line, get_logger
 from kinetix.engine.trainer import Hook, Trainer
@@ -22,10 +22,13 @@ from kinetix.errors import ConfigError
 from kinetix.registry import HOOKS
 
 # mmengine hooks whose job is built into the Trainer.
-BUILTIN_HOOKS = ("RuntimeInfoHook", "IterTimerHook", "ParamSchedulerHook",
-                 "DistSamplerSeedHook", "SyncBuffersHook")
+BUILTIN_HOOKS = ("RuntimeInfoHook", "IterTimerHook", "ParamSchedulerHook", "DistSamplerSeedHook")
 for _name in BUILTIN_HOOKS:
     HOOKS.register(lambda **kwargs: None, name=_name)
+
+# mmengine's hook priorities: hooks run in this order (ties in config order).
+PRIORITIES = {"HIGHEST": 0, "VERY_HIGH": 10, "HIGH": 30, "ABOVE_NORMAL": 40, "NORMAL": 50,
+              "BELOW_NORMAL": 60, "LOW": 70, "VERY_LOW": 90, "LOWEST": 100}
 
 
 @HOOKS.register
@@ -42,8 +45,33 @@ def _warn_ignored(owner: str, ignored: dict[str, Any]) -> None:
 
 
 @HOOKS.register
+class SyncBuffersHook(Hook):
+    """Average the model's buffers (BatchNorm running statistics) over ranks after each epoch.
+
+    Each rank's BatchNorm sees only its own shard, so without this the ranks'
+    running statistics drift apart and the checkpoint (rank 0's) does not score
+    what validation measured. Runs before validation and checkpoint saving.
+    """
+
+    priority = PRIORITIES["NORMAL"]
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        if get_world_size() == 1:
+            return
+        model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+        # Integer buffers (num_batches_tracked) already agree: every rank takes the same steps.
+        all_reduce_mean_([b for b in model.buffers() if b.is_floating_point()])
+
+
+@HOOKS.register
 class LoggerHook(Hook):
-    """Every ``interval`` iterations: one log line, and the same values as JSON."""
+    """Every ``interval`` iterations: one log line, and the same values as JSON.
+
+    Values are averaged over the window and over ranks, so the loss of a
+    distributed run is that of the whole global batch.
+    """
+
+    priority = PRIORITIES["BELOW_NORMAL"]
 
     def __init__(self, interval: int = 10, ignore_last: bool = True, **ignored: Any) -> None:
         _warn_ignored("default_hooks.logger", {k: v for k, v in ignored.items()
@@ -72,6 +100,11 @@ class LoggerHook(Hook):
     def _summarise(self, trainer: Trainer) -> dict[str, Any]:
         mean = {k: sum(o[k] for o in self.window) / len(self.window)
                 for k in self.window[-1] if k != "lr"}
+        if get_world_size() > 1:
+            # Every rank logs at the same iterations (they skip batches together).
+            values = torch.tensor(list(mean.values()), dtype=torch.float64, device=trainer.device)
+            all_reduce_mean_([values])
+            mean = dict(zip(mean, values.tolist()))
         done = trainer.iter - self.start_iter
         seconds_per_iter = (time.perf_counter() - self.train_start) / max(done, 1)
         values: dict[str, Any] = {"lr": self.window[-1]["lr"],
@@ -87,14 +120,16 @@ class LoggerHook(Hook):
 
     def after_epoch(self, trainer: Trainer) -> None:
         self.window = []
-        skipped = trainer.skipped_total()
-        if skipped:
+        skipped = trainer.skipped  # over all ranks, gathered by the trainer
+        if skipped and get_rank() == 0:
             get_logger().warning(f"Epoch(train) [{trainer.epoch}]: skipped {len(skipped)} undecodable "
                                  f"video(s): {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
 
 
 class ValidationHook(Hook):
     """Evaluates every ``interval`` epochs from ``begin``, and after the last epoch."""
+
+    priority = 80  # after the NORMAL and LOW hooks, before CheckpointHook needs the scores
 
     def __init__(self, evaluate: Callable[[Trainer], dict[str, float]], begin: int = 1,
                  interval: int = 1) -> None:
@@ -111,6 +146,8 @@ class ValidationHook(Hook):
 @HOOKS.register
 class CheckpointHook(Hook):
     """``epoch_N.pth`` every ``interval`` epochs, ``last_checkpoint``, and one best file."""
+
+    priority = PRIORITIES["VERY_LOW"]
 
     def __init__(self, interval: int = 1, by_epoch: bool = True, max_keep_ckpts: int = -1,
                  save_last: bool = True, save_best: str | None = None, rule: str | None = None,

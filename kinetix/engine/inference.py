@@ -1,9 +1,10 @@
 """Run a model over a dataloader and collect predictions in dataset order.
 
-Each rank sees its shard of the data (and, with ``round_up``, a few repeated
-samples to even out the shards). Predictions carry their dataset index, so
-after gathering we put them back in order and drop the repeats: the result
-is the same whatever the number of processes.
+Each rank predicts its own shard; evaluation loaders are not padded, so every
+sample is predicted exactly once over all ranks. Predictions carry their
+dataset index, so after gathering we put them back in order: the result is
+the same whatever the number of processes. (A custom sampler that pads still
+works: repeats are dropped, and ``evaluated`` counts them.)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from kinetix.dist import all_gather_object, get_rank
+from kinetix.engine.logs import SkipLog
 from kinetix.engine.trainer import autocast
 
 
@@ -25,6 +27,7 @@ class Predictions:
     scores: np.ndarray                   # (N, num_classes) float32
     labels: np.ndarray                   # (N,) int64 or (N, num_classes) multi-hot
     skipped: list[str] = field(default_factory=list)  # undecodable videos, over all ranks
+    evaluated: int = 0                   # predictions computed over all ranks, repeats included
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -33,16 +36,20 @@ class Predictions:
 @torch.no_grad()
 def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = False,
             on_batch: Callable[[dict, torch.Tensor], None] | None = None,
-            progress: bool = False) -> Predictions:
-    """Predict over this rank's shard, then gather and order over all ranks."""
+            progress: bool = False, skip_log: SkipLog | None = None) -> Predictions:
+    """Predict over this rank's shard, then gather and order over all ranks.
+
+    ``skip_log`` remembers which undecodable videos were already warned about.
+    """
     model.eval()
+    skip_log = skip_log or SkipLog()
     indices, scores, labels, skipped = [], [], [], []
     batches = loader
     if progress and get_rank() == 0:
         from tqdm import tqdm  # only for interactive test runs
         batches = tqdm(loader, desc="test", unit="batch", leave=False)
     for batch in batches:
-        skipped.extend(batch.get("skipped", []))
+        skipped.extend(skip_log.note(batch))
         if batch.get("inputs") is None or len(batch["inputs"]) == 0:
             continue
         with autocast(device, amp):
@@ -60,16 +67,18 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
 def _merge(shards: list[tuple]) -> Predictions:
     by_index: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     skipped: set[str] = set()
+    evaluated = 0
     for indices, scores, labels, skip in shards:
         skipped.update(skip)
         for idx_batch, score_batch, label_batch in zip(indices, scores, labels):
+            evaluated += len(idx_batch)
             for i, s, l in zip(idx_batch, score_batch, label_batch):
                 by_index.setdefault(int(i), (s, l))  # padded repeats are dropped here
     order = sorted(by_index)
     if not order:
         return Predictions(np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
-                           np.zeros(0, np.int64), sorted(skipped))
+                           np.zeros(0, np.int64), sorted(skipped), evaluated)
     return Predictions(indices=np.array(order, dtype=np.int64),
                        scores=np.stack([by_index[i][0] for i in order]),
                        labels=np.stack([by_index[i][1] for i in order]),
-                       skipped=sorted(skipped))
+                       skipped=sorted(skipped), evaluated=evaluated)

@@ -32,7 +32,10 @@ def setup_logger(log_file: Path | None) -> logging.Logger:
     logger.propagate = False
     rank = get_rank()
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
-    formatter = logging.Formatter("%(asctime)s - kinetix - %(levelname)s - %(message)s",
+    # Other ranks print only warnings and errors; say whose they are, since the
+    # launcher interleaves every rank's output.
+    who = f"[rank {rank}] " if rank else ""
+    formatter = logging.Formatter(f"%(asctime)s - kinetix - %(levelname)s - {who}%(message)s",
                                   datefmt="%Y/%m/%d %H:%M:%S")
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(formatter)
@@ -71,6 +74,25 @@ def format_value(key: str, value: Any) -> str:
 def format_line(prefix: str, values: Mapping[str, Any]) -> str:
     """``Epoch(train) [1][20/100]  lr: 1.0000e-02  eta: 0:12:01  ...``"""
     return "  ".join([prefix, *(f"{k}: {format_value(k, v)}" for k, v in values.items())])
+
+
+class SkipLog:
+    """Undecodable videos met by this rank. Each is named in one warning, by the
+    rank that met it, the first time; DataLoader workers only report them, since
+    each worker would otherwise warn about the same file again."""
+
+    def __init__(self) -> None:
+        self.warned: set[str] = set()
+
+    def note(self, batch: Mapping[str, Any]) -> list[str]:
+        """Warn about the batch's new skipped videos; return all its skipped names."""
+        names = list(batch.get("skipped", []))
+        reasons = list(batch.get("skip_reasons", [])) or [""] * len(names)
+        for name, reason in zip(names, reasons):
+            if name not in self.warned:
+                self.warned.add(name)
+                get_logger().warning(f"skipping undecodable {name}: {reason}")
+        return names
 
 
 class ScalarWriter:

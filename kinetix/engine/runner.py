@@ -7,6 +7,7 @@ This is the one place that knows every config section; the pieces it builds
 from __future__ import annotations
 
 import datetime
+import inspect
 import json
 import pickle
 from dataclasses import dataclass, field
@@ -23,14 +24,21 @@ from kinetix.dist import barrier, broadcast_object, get_rank, get_world_size, is
 from kinetix.engine.checkpoint import load_checkpoint, load_model_weights, write_atomic
 from kinetix.engine.config_check import check_config, train_loop_cfg
 from kinetix.engine.env import init_distributed, resolve_seed, select_device, set_random_seed
-from kinetix.engine.hooks import CheckpointHook, LoggerHook, ValidationHook
+from kinetix.engine.hooks import PRIORITIES, ValidationHook
 from kinetix.engine.inference import Predictions, predict
-from kinetix.engine.logs import ScalarWriter, format_line, get_logger, setup_logger
+from kinetix.engine.logs import ScalarWriter, SkipLog, format_line, get_logger, setup_logger
 from kinetix.engine.optim import build_optimizer
 from kinetix.engine.schedulers import LRSchedule
-from kinetix.engine.trainer import Trainer
+from kinetix.engine.trainer import Hook, Trainer
 from kinetix.errors import ConfigError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build
+from kinetix.utils.imports import import_custom_modules
+
+# Methods of mmengine's Hook that the kinetix trainer never calls: a ported hook
+# that defines them would silently do nothing.
+_MMENGINE_HOOK_METHODS = ("before_train_epoch", "after_train_epoch", "before_train_iter",
+                          "after_train_iter", "before_val_epoch", "after_val_epoch", "after_val_iter",
+                          "before_run", "after_run")
 
 
 @dataclass
@@ -70,8 +78,10 @@ def prepare(opts: RunOptions, mode: str) -> Run:
     """Load and check the config, join the process group, set up the work dir and logs."""
     cfg = load_config(opts.config)
     apply_cfg_options(cfg, opts.cfg_options)
+    # The user's modules register their types; the check below looks those up.
+    import_custom_modules(cfg.get("custom_imports"))
     check_config(cfg, mode)
-    init_distributed(opts.launcher, (cfg.get("env_cfg") or {}).get("dist_cfg", {}).get("backend"))
+    notes = init_distributed(opts.launcher, (cfg.get("env_cfg") or {}).get("dist_cfg"))
     device = select_device()
     if (cfg.get("env_cfg") or {}).get("cudnn_benchmark"):
         torch.backends.cudnn.benchmark = True
@@ -87,6 +97,8 @@ def prepare(opts: RunOptions, mode: str) -> Run:
     logger = setup_logger(run_dir / f"{timestamp}.log")
     logger.info(f"kinetix {__version__}, torch {torch.__version__}, device {device}, "
                 f"world size {get_world_size()}, config {opts.config}")
+    for note in notes:
+        logger.info(note)
     return Run(cfg, work_dir, run_dir, timestamp, device)
 
 
@@ -97,9 +109,15 @@ def build_model(cfg: dict, device: torch.device) -> torch.nn.Module:
 def wrap_distributed(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     if not is_distributed():
         return model
-    # BatchNorm stays per-process, as in MMAction2 (SyncBN only where norm_cfg asks for it).
+    # BatchNorm stays per-process, as in MMAction2 (SyncBN only where norm_cfg asks for it),
+    # and so do its running statistics: no broadcast from rank 0 before every forward
+    # (mmengine's broadcast_buffers=False). SyncBuffersHook averages them after each epoch.
     device_ids = [device.index] if device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    ddp = torch.nn.parallel.DistributedDataParallel
+    # torch 2.13 renamed the option; older releases only know the old name.
+    no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+                      else {"broadcast_buffers": False})
+    return ddp(model, device_ids=device_ids, **no_buffer_sync)
 
 
 def build_metrics(cfg: Any, key_path: str) -> list[Any]:
@@ -154,17 +172,49 @@ def _schedulers(cfg: dict) -> list[Any]:
     return [build(s, SCHEDULERS, f"param_scheduler.{i}") for i, s in enumerate(items)]
 
 
-def _hooks(cfg: dict, validation: ValidationHook | None) -> list[Any]:
-    hooks_cfg = {"logger": {"type": "LoggerHook"}, "checkpoint": {"type": "CheckpointHook"}}
+def _hooks(cfg: dict, validation: ValidationHook | None) -> list[Hook]:
+    """default_hooks, custom_hooks and validation, in priority order (ties: as listed).
+
+    Validation runs after the NORMAL hooks (SyncBuffersHook) and before
+    CheckpointHook, which needs its scores to keep the best checkpoint.
+    """
+    hooks_cfg = {"default_hooks.logger": {"type": "LoggerHook"},
+                 "default_hooks.checkpoint": {"type": "CheckpointHook"}}
     for name, hook_cfg in (cfg.get("default_hooks") or {}).items():
         if hook_cfg is not None:
-            hooks_cfg[name] = hook_cfg
-    built = {name: build(c, HOOKS, f"default_hooks.{name}") for name, c in hooks_cfg.items()}
-    logger_hook = built.pop("logger") or LoggerHook()
-    checkpoint_hook = built.pop("checkpoint") or CheckpointHook()
-    # Order matters: validation must run before the checkpoint hook looks for a best score.
-    return [logger_hook, *(h for h in built.values() if h is not None),
-            *([validation] if validation else []), checkpoint_hook]
+            hooks_cfg[f"default_hooks.{name}"] = hook_cfg
+    custom = cfg.get("custom_hooks") or []
+    if not isinstance(custom, (list, tuple)):
+        raise ConfigError(f"custom_hooks: expected a list of hook dicts, got {type(custom).__name__}")
+    hooks_cfg.update({f"custom_hooks.{i}": c for i, c in enumerate(custom)})
+    hooks = [h for key, c in hooks_cfg.items() if (h := _build_hook(c, key)) is not None]
+    if validation is not None:
+        hooks.append(validation)
+    return sorted(hooks, key=lambda h: h.priority)  # a stable sort keeps ties in order
+
+
+def _build_hook(cfg: Any, key_path: str) -> Hook | None:
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{key_path}: expected a dict with a 'type' key, got {cfg!r}")
+    cfg = dict(cfg)
+    priority = cfg.pop("priority", None)
+    hook = build(cfg, HOOKS, key_path)
+    if hook is None:  # an mmengine hook whose work the trainer does itself
+        return None
+    mmengine_methods = [m for m in _MMENGINE_HOOK_METHODS if callable(getattr(hook, m, None))]
+    if not isinstance(hook, Hook) or mmengine_methods:
+        found = f" (it defines mmengine's {', '.join(mmengine_methods)})" if mmengine_methods else ""
+        raise ConfigError(f"{key_path}: {type(hook).__name__} is not a kinetix hook{found}; subclass "
+                          f"kinetix.engine.Hook and use before_train/before_epoch/after_step/"
+                          f"after_epoch/after_train")
+    if priority is not None:
+        if isinstance(priority, str) and priority.upper() in PRIORITIES:
+            priority = PRIORITIES[priority.upper()]
+        if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 100:
+            raise ConfigError(f"{key_path}.priority: expected 0-100 or one of {', '.join(PRIORITIES)}, "
+                              f"got {priority!r}")
+        hook.priority = priority
+    return hook
 
 
 def train(opts: RunOptions) -> None:
@@ -182,13 +232,16 @@ def train(opts: RunOptions) -> None:
         logger.info(f"Loaded weights from {cfg['load_from']}")
     # The run seed, not the rank's: every rank must shuffle the same way for the
     # shards to partition the data; worker seeds add the rank themselves.
+    custom_imports = cfg.get("custom_imports")
     train_loader = build_dataloader(cfg["train_dataloader"], "train_dataloader", seed=seed,
-                                    shuffle_default=True)
+                                    shuffle_default=True, custom_imports=custom_imports)
     validation = None
     if not opts.no_validate and cfg.get("val_dataloader") and cfg.get("val_evaluator"):
-        val_loader = build_dataloader(cfg["val_dataloader"], "val_dataloader", seed=seed, shuffle_default=False)
+        val_loader = build_dataloader(cfg["val_dataloader"], "val_dataloader", seed=seed, shuffle_default=False,
+                                      for_eval=True, custom_imports=custom_imports)
         metrics = build_metrics(cfg["val_evaluator"], "val_evaluator")
-        validation = ValidationHook(lambda trainer: _validate(model, val_loader, metrics, run, trainer),
+        skip_log = SkipLog()
+        validation = ValidationHook(lambda trainer: _validate(model, val_loader, metrics, run, trainer, skip_log),
                                     begin=loop["val_begin"], interval=loop["val_interval"])
     batch_size = cfg["train_dataloader"]["batch_size"]
     optimizer = build_optimizer(cfg["optim_wrapper"], model, _lr_scale(cfg, opts, batch_size))
@@ -222,12 +275,13 @@ def _maybe_resume(trainer: Trainer, model: torch.nn.Module, opts: RunOptions, cf
     get_logger().info(f"Resumed from {resume} at epoch {trainer.epoch}, iteration {trainer.iter}")
 
 
-def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer) -> dict[str, float]:
-    preds = predict(model, loader, run.device)
+def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer,
+              skip_log: SkipLog) -> dict[str, float]:
+    preds = predict(model, loader, run.device, skip_log=skip_log)
     results = compute_metrics(metrics, preds)
     n = len(loader)
     get_logger().info(format_line(f"Epoch(val) [{trainer.epoch}][{n}/{n}]", results))
-    if preds.skipped:
+    if preds.skipped and get_rank() == 0:
         get_logger().warning(f"Epoch(val) [{trainer.epoch}]: skipped {len(preds.skipped)} undecodable video(s)")
     return results
 
@@ -244,7 +298,8 @@ def test(opts: RunOptions) -> dict[str, float]:
         logger.warning(f"checkpoint {opts.checkpoint}: {len(missing)} missing keys "
                        f"{missing[:3]}, {len(unexpected)} unexpected keys {unexpected[:3]}")
     logger.info(f"Loaded checkpoint {opts.checkpoint}")
-    loader = build_dataloader(cfg["test_dataloader"], "test_dataloader", seed=0, shuffle_default=False)
+    loader = build_dataloader(cfg["test_dataloader"], "test_dataloader", seed=0, shuffle_default=False,
+                              for_eval=True, custom_imports=cfg.get("custom_imports"))
     metrics = build_metrics(cfg["test_evaluator"], "test_evaluator")
     on_batch = None
     if opts.show_dir or opts.show:
@@ -255,11 +310,13 @@ def test(opts: RunOptions) -> dict[str, float]:
     results = compute_metrics(metrics, preds)
     n = len(loader)
     logger.info(format_line(f"Epoch(test) [{n}/{n}]", results))
-    if preds.skipped:
+    logger.info(f"Predicted {preds.evaluated} sample(s) on {get_world_size()} process(es), "
+                f"{len(preds)} distinct")
+    if preds.skipped and get_rank() == 0:
         logger.warning(f"skipped {len(preds.skipped)} undecodable video(s): {', '.join(preds.skipped[:5])}")
     if get_rank() == 0:
         text = json.dumps({**results, "checkpoint": str(opts.checkpoint), "num_samples": len(preds),
-                           "skipped": preds.skipped}, indent=2)
+                           "num_evaluated": preds.evaluated, "skipped": preds.skipped}, indent=2)
         for path in (run.run_dir / f"{run.timestamp}.json", run.work_dir / "test_metrics.json"):
             write_atomic(path, text)
         logger.info(f"Metrics written to {run.work_dir / 'test_metrics.json'}")

@@ -15,15 +15,21 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from kinetix.dist import all_gather_object, get_world_size, is_distributed
-from kinetix.engine.logs import ScalarWriter
+from kinetix.dist import all_gather_object, all_ranks_agree, get_world_size
+from kinetix.engine.logs import ScalarWriter, SkipLog
 from kinetix.engine.optim import clip_gradients
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.errors import DataError, KinetixError
 
 
 class Hook:
-    """Override what you need. ``trainer.epoch`` counts completed epochs."""
+    """Override what you need. ``trainer.epoch`` counts completed epochs.
+
+    Hooks run in order of ``priority`` (mmengine's scale: 0 first, 100 last;
+    50 is NORMAL), ties in the order they were given.
+    """
+
+    priority: int = 50
 
     def before_train(self, trainer: "Trainer") -> None: ...
 
@@ -68,7 +74,8 @@ class Trainer:
         self.epoch = 0          # completed epochs
         self.iter = 0           # completed iterations, over all epochs
         self.inner_iter = 0     # index of the current batch within the epoch
-        self.skipped: list[str] = []  # undecodable videos met this epoch (this rank)
+        self.skipped: list[str] = []  # undecodable videos of the last epoch (this rank, then all ranks)
+        self.skip_log = SkipLog()     # warns once per video, over all epochs
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
 
@@ -103,7 +110,7 @@ class Trainer:
         tick = time.perf_counter()
         for self.inner_iter, batch in enumerate(self.train_loader):
             data_time = time.perf_counter() - tick
-            self.skipped.extend(batch.get("skipped", []))
+            self.skipped.extend(self.skip_log.note(batch))
             if not self._all_ranks_have_data(batch):
                 tick = time.perf_counter()
                 continue
@@ -113,18 +120,19 @@ class Trainer:
             outputs["time"] = time.perf_counter() - tick
             self.call_hooks("after_step", outputs)
             tick = time.perf_counter()
+        # Over all ranks (one gather per epoch): the count is the job's, and no rank
+        # warns again about a video that another rank has already named.
+        self.skipped = self._gather_skipped()
+        self.skip_log.warned.update(self.skipped)
         if self.iter == start_iter:
-            skipped = self.skipped_total()
             raise DataError(f"epoch {self.epoch + 1}: no batch could be trained on; "
-                            f"{len(skipped)} video(s) were undecodable, e.g. {skipped[:1]}")
+                            f"{len(self.skipped)} video(s) were undecodable, e.g. {self.skipped[:1]}")
 
     def _all_ranks_have_data(self, batch: dict) -> bool:
         # A batch whose every video failed to decode is empty. Under DDP all
         # ranks must step together, so one empty rank makes all of them skip.
         has_data = batch.get("inputs") is not None and len(batch["inputs"]) > 0
-        if not is_distributed():
-            return has_data
-        return all(all_gather_object(has_data))
+        return all_ranks_agree(has_data, self.device)
 
     def set_lr(self) -> None:
         for group in self.optimizer.param_groups:
@@ -152,10 +160,9 @@ class Trainer:
             outputs[key] = float(losses[key].detach())
         return outputs
 
-    def skipped_total(self) -> list[str]:
-        """Undecodable videos met this epoch, over all ranks."""
+    def _gather_skipped(self) -> list[str]:
         if get_world_size() == 1:
-            return list(self.skipped)
+            return sorted(set(self.skipped))
         return sorted({name for names in all_gather_object(self.skipped) for name in names})
 
     def checkpoint(self, with_optimizer: bool = True) -> dict[str, Any]:

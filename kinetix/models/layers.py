@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from kinetix.errors import ConfigError
+from kinetix.models.sync_bn import SyncBatchNorm
 
 _CONV_TYPES: dict[str, type[nn.Module]] = {
     "Conv": nn.Conv2d,
@@ -31,9 +32,9 @@ _NORM_TYPES: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "BN1d": (nn.BatchNorm1d, "bn"),
     "BN2d": (nn.BatchNorm2d, "bn"),
     "BN3d": (nn.BatchNorm3d, "bn"),
-    # nn.SyncBatchNorm falls back to plain batch norm when no process group is
-    # initialised, so single-process CPU runs of SyncBN configs still work.
-    "SyncBN": (nn.SyncBatchNorm, "bn"),
+    # Plain batch norm without a process group; synchronised on GPUs and CPUs alike.
+    "SyncBN": (SyncBatchNorm, "bn"),
+    "MMSyncBN": (SyncBatchNorm, "bn"),
     "GN": (nn.GroupNorm, "gn"),
     "IN": (nn.InstanceNorm2d, "in"),
     "IN1d": (nn.InstanceNorm1d, "in"),

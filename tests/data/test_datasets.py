@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from kinetix.data import (RawframeDataset, SkippedSampleWarning, VideoDataset, build_dataloader,
-                          build_dataset, generate_synthetic)
+from kinetix.data import (RawframeDataset, VideoDataset, build_dataloader, build_dataset,
+                          generate_synthetic)
 from kinetix.errors import ConfigError, DataError
 
 NUM_CLASSES = 8
@@ -113,7 +113,7 @@ def test_missing_videos_reported_with_count_and_first(tmp_path):
         RawframeDataset(ann, [], data_prefix=dict(img=str(tmp_path)))
 
 
-def test_undecodable_video_is_skipped_with_one_warning(tmp_path, synth):
+def test_undecodable_video_is_reported_not_warned(tmp_path, synth):
     good = os.path.join(synth, "videos", "train", "move_left_0000.mp4")
     (tmp_path / "good.mp4").write_bytes(open(good, "rb").read())
     (tmp_path / "garbage.mp4").write_bytes(os.urandom(3000))
@@ -122,19 +122,17 @@ def test_undecodable_video_is_skipped_with_one_warning(tmp_path, synth):
     ds = build_dataset(dict(type="VideoDataset", ann_file=ann, data_prefix=dict(video=str(tmp_path)),
                             pipeline=video_pipeline()), "test_dataloader.dataset")
     for index, name in ((1, "garbage.mp4"), (2, "cut.mp4")):
-        with pytest.warns(SkippedSampleWarning, match=name):
-            out = ds[index]
-        assert out == {"skipped": os.path.join(str(tmp_path), name), "index": index}
         with warnings.catch_warnings():
-            warnings.simplefilter("error")  # the second time: no warning
-            assert ds[index]["skipped"].endswith(name)
+            warnings.simplefilter("error")  # the dataset reports; the engine warns, once per rank
+            out = ds[index]
+        assert out["skipped"] == os.path.join(str(tmp_path), name) and out["index"] == index
+        assert out["reason"]  # why it could not be decoded, for the engine's warning
     cfg = dict(batch_size=3, num_workers=0, dataset=dict(type="VideoDataset", ann_file=ann,
                data_prefix=dict(video=str(tmp_path)), pipeline=video_pipeline()))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SkippedSampleWarning)
-        batch = next(iter(build_dataloader(cfg, "test_dataloader", seed=0, shuffle_default=False)))
+    batch = next(iter(build_dataloader(cfg, "test_dataloader", seed=0, shuffle_default=False)))
     assert batch["inputs"].shape[0] == 1 and batch["indices"].tolist() == [0]
     assert sorted(os.path.basename(s) for s in batch["skipped"]) == ["cut.mp4", "garbage.mp4"]
+    assert len(batch["skip_reasons"]) == 2 and all(batch["skip_reasons"])
 
 
 def test_build_dataloader_config_errors_and_options(synth):

@@ -70,11 +70,11 @@ def test_iteration_based_loop_is_refused():
 
 
 def test_visualization_hook_is_accepted_with_a_warning():
-    from kinetix.engine.hooks import CheckpointHook, LoggerHook
+    from kinetix.engine.hooks import CheckpointHook, LoggerHook, SyncBuffersHook
     from kinetix.engine.runner import _hooks
     cfg = load_config(SYNTHETIC[0])
     cfg["default_hooks"]["visualization"] = dict(type="VisualizationHook", enable=False)
     check_config(cfg, "train")
     with pytest.warns(UserWarning, match="VisualizationHook"):
         hooks = _hooks(cfg, None)
-    assert [type(h) for h in hooks] == [LoggerHook, CheckpointHook]
+    assert [type(h) for h in hooks] == [SyncBuffersHook, LoggerHook, CheckpointHook]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Test with one process per GPU on this machine, or on several machines, through torchrun.
+#   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
+# GPUS is the number of processes on this machine (on a CPU-only machine: CPU processes over gloo).
+# Environment: NNODES=1 NODE_RANK=0 PORT=29500 MASTER_ADDR=127.0.0.1 (set them on each machine).
+set -euo pipefail
+USAGE="usage: [NNODES=1 NODE_RANK=0 PORT=29500 MASTER_ADDR=127.0.0.1] bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]"
+source "$(dirname "${BASH_SOURCE[0]}")/launch_common.sh"
+
+need_args 3 "$@"
+CONFIG=$1
+CHECKPOINT=$2
+GPUS=$3
+shift 3
+need_file CONFIG "$CONFIG"
+need_checkpoint "$CHECKPOINT"
+need_positive_int GPUS "$GPUS"
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+need_positive_int NNODES "$NNODES"
+need_non_negative_int NODE_RANK "$NODE_RANK"
+[ "$NODE_RANK" -lt "$NNODES" ] || usage_error "NODE_RANK ($NODE_RANK) must be below NNODES ($NNODES)"
+need_positive_int PORT "$PORT"
+
+run_printed env PYTHONPATH="$KINETIX_PYTHONPATH" "$PYTHON" -m kinetix.launch \
+    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" --master_port="$PORT" \
+    --nproc_per_node="$GPUS" "$KINETIX_ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"
