@@ -129,8 +129,8 @@ def _exit_now(code: int) -> None:
     """Flush everything and leave without running interpreter teardown.
 
     Teardown would join gloo's threads and DataLoader workers; after a failure
-    they may be blocked on a peer that is gone. (DataLoader workers notice that
-    their parent is gone and stop by themselves.)
+    they may be blocked on a peer that is gone. (DataLoader workers are killed
+    with their parent: see ``kinetix.data.builder``.)
     """
     import gc
     import logging

@@ -57,15 +57,6 @@ def all_gather_object(obj: Any) -> list[Any]:
     return out
 
 
-def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
-    """Average a tensor over ranks (a copy; the input is left alone)."""
-    if not is_distributed():
-        return value
-    value = value.detach().clone()
-    torch_dist.all_reduce(value)
-    return value / get_world_size()
-
-
 def all_ranks_agree(flag: bool, device: torch.device | None = None) -> bool:
     """True when ``flag`` is true on every rank: one small all-reduce, no pickling.
 

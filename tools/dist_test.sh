@@ -15,14 +15,7 @@ shift 3
 need_file CONFIG "$CONFIG"
 need_checkpoint "$CHECKPOINT"
 need_positive_int GPUS "$GPUS"
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-need_positive_int NNODES "$NNODES"
-need_non_negative_int NODE_RANK "$NODE_RANK"
-[ "$NODE_RANK" -lt "$NNODES" ] || usage_error "NODE_RANK ($NODE_RANK) must be below NNODES ($NNODES)"
-need_positive_int PORT "$PORT"
+torchrun_settings
 
 run_printed env PYTHONPATH="$KINETIX_PYTHONPATH" "$PYTHON" -m kinetix.launch \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" --master_port="$PORT" \

@@ -38,6 +38,29 @@ need_checkpoint() {  # a local file, or a URL that tools/test.py downloads
     esac
 }
 
+torchrun_settings() {  # NNODES, NODE_RANK, PORT, MASTER_ADDR: defaults as MMAction2's scripts, checked
+    NNODES=${NNODES:-1}
+    NODE_RANK=${NODE_RANK:-0}
+    PORT=${PORT:-29500}
+    MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+    need_positive_int NNODES "$NNODES"
+    need_non_negative_int NODE_RANK "$NODE_RANK"
+    [ "$NODE_RANK" -lt "$NNODES" ] || usage_error "NODE_RANK ($NODE_RANK) must be below NNODES ($NNODES)"
+    need_positive_int PORT "$PORT"
+}
+
+slurm_settings() {  # GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS, MASTER_PORT
+    GPUS=${GPUS:-8}
+    GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+    CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+    SRUN_ARGS=${SRUN_ARGS:-}
+    need_positive_int GPUS "$GPUS"
+    need_positive_int GPUS_PER_NODE "$GPUS_PER_NODE"
+    need_positive_int CPUS_PER_TASK "$CPUS_PER_TASK"
+    # A port per job, so that two jobs sharing a node do not collide (as MMAction2 does).
+    MASTER_PORT=${MASTER_PORT:-$((12000 + RANDOM % 20000))}
+}
+
 run_printed() {  # print the exact command, then run it in place of this shell
     printf '+'
     printf ' %q' "$@"

@@ -15,14 +15,7 @@ CHECKPOINT=$4
 shift 4
 need_file CONFIG "$CONFIG"
 need_checkpoint "$CHECKPOINT"
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-}
-need_positive_int GPUS "$GPUS"
-need_positive_int GPUS_PER_NODE "$GPUS_PER_NODE"
-need_positive_int CPUS_PER_TASK "$CPUS_PER_TASK"
-MASTER_PORT=${MASTER_PORT:-$((12000 + RANDOM % 20000))}
+slurm_settings
 
 # SRUN_ARGS is split into words on purpose.
 # shellcheck disable=SC2086

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import random
+import signal
+import sys
 import warnings
 from typing import Any
 
@@ -35,6 +38,7 @@ def seed_worker(worker_id: int, num_workers: int, rank: int, seed: int | None,
     """Set up a DataLoader worker: import the config's ``custom_imports`` (a worker
     started with spawn/forkserver has not), then seed numpy, random and torch with
     ``num_workers*rank + worker_id + seed``."""
+    _die_with_parent()
     import_custom_modules(custom_imports)
     if seed is None:
         return
@@ -42,6 +46,22 @@ def seed_worker(worker_id: int, num_workers: int, rank: int, seed: int | None,
     np.random.seed(worker_seed)
     random.seed(worker_seed)
     torch.manual_seed(worker_seed)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the process that trains dies.
+
+    Otherwise a worker of a rank that crashed or was killed lives on until its
+    own watchdog notices (about 5 s), holding the job's output pipes open, so
+    a failed job looks as if it were still running.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not glibc/musl: the watchdog still ends it
+        pass
 
 
 def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default: bool,
