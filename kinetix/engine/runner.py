@@ -115,8 +115,8 @@ def wrap_distributed(model: torch.nn.Module, device: torch.device) -> torch.nn.M
     device_ids = [device.index] if device.type == "cuda" else None
     ddp = torch.nn.parallel.DistributedDataParallel
     # torch 2.13 renamed the option; older releases only know the old name.
-    no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
-                      else {"broadcast_buffers": False})
+    renamed = "forward_sync_buffers" in inspect.signature(ddp).parameters
+    no_buffer_sync = {"forward_sync_buffers": False} if renamed else {"broadcast_buffers": False}
     return ddp(model, device_ids=device_ids, **no_buffer_sync)
 
 
