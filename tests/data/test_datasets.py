@@ -162,3 +162,13 @@ def test_worker_seeding_is_reproducible(synth):
     a, b, c = first_batches(3), first_batches(3), first_batches(4)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def test_evaluation_loaders_do_not_pad(synth):
+    cfg = dict(batch_size=2, num_workers=0, dataset=video_cfg(synth))
+    assert build_dataloader(cfg, "train_dataloader", 0, True).sampler.round_up
+    assert not build_dataloader(cfg, "val_dataloader", 0, False, for_eval=True).sampler.round_up
+    padded = dict(cfg, sampler=dict(type="DefaultSampler", round_up=True))
+    with pytest.warns(UserWarning, match=r"test_dataloader\.sampler\.round_up=True is ignored"):
+        loader = build_dataloader(padded, "test_dataloader", 0, False, for_eval=True)
+    assert not loader.sampler.round_up
