@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from kinetix import dist
 from kinetix.data.collate import collate
+from kinetix.data.seeding import SeededDataset, SeededSampler
 from kinetix.errors import ConfigError
 from kinetix.registry import DATASETS, SAMPLERS, build
 from kinetix.utils.imports import import_custom_modules
@@ -106,15 +107,23 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
         sampler_cfg["round_up"] = False
     sampler = build(sampler_cfg, SAMPLERS, f"{key_path}.sampler", dataset=dataset, seed=seed)
 
+    # With seed=None the sampler has drawn (and shared) one: use it for the rest too.
+    base_seed = seed if seed is not None else getattr(sampler, "seed", None)
+    if base_seed is None:
+        base_seed = int(torch.randint(2**31, ()).item())
+    if not for_eval:
+        # Each training sample's augmentation depends only on (seed, epoch, index): see seeding.py.
+        sampler, dataset = SeededSampler(sampler, base_seed), SeededDataset(dataset)
     extra: dict[str, Any] = {}
     if num_workers > 0:
         extra["persistent_workers"] = bool(cfg.get("persistent_workers", False))
         extra.update({k: cfg[k] for k in _PASSED if cfg.get(k) is not None})
-        # With seed=None the sampler has drawn (and shared) one: seed workers from it too.
-        base_seed = seed if seed is not None else getattr(sampler, "seed", None)
         extra["worker_init_fn"] = functools.partial(
-            seed_worker, num_workers=num_workers, rank=dist.get_rank(),
-            seed=None if base_seed is None else int(base_seed), custom_imports=custom_imports)
+            seed_worker, num_workers=num_workers, rank=dist.get_rank(), seed=int(base_seed),
+            custom_imports=custom_imports)
+    # Its own generator: creating an iterator then draws nothing from the global
+    # torch stream that checkpoints record, so a resumed run draws what the first did.
+    generator = torch.Generator().manual_seed(int(base_seed))
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate, pin_memory=bool(cfg.get("pin_memory", False)),
-                      drop_last=bool(cfg.get("drop_last", False)), **extra)
+                      drop_last=bool(cfg.get("drop_last", False)), generator=generator, **extra)

@@ -21,10 +21,21 @@ MMENGINE_ONLY_KEYS = ("log_processor", "visualizer", "vis_backends", "log_level"
 
 
 @LOOPS.register
-def EpochBasedTrainLoop(max_epochs: int, val_begin: int = 1, val_interval: int = 1) -> dict[str, int]:
-    if max_epochs < 1 or val_interval < 1:
-        raise ConfigError("train_cfg: max_epochs and val_interval must be >= 1")
-    return {"max_epochs": max_epochs, "val_begin": val_begin, "val_interval": val_interval}
+def EpochBasedTrainLoop(max_epochs: int, val_begin: int = 1, val_interval: int = 1) -> dict[str, Any]:
+    _positive("train_cfg", max_epochs=max_epochs, val_interval=val_interval)
+    return {"max_epochs": max_epochs, "val_begin": val_begin, "val_interval": val_interval, "by_epoch": True}
+
+
+@LOOPS.register
+def IterBasedTrainLoop(max_iters: int, val_begin: int = 1, val_interval: int = 1000) -> dict[str, Any]:
+    _positive("train_cfg", max_iters=max_iters, val_interval=val_interval)
+    return {"max_iters": max_iters, "val_begin": val_begin, "val_interval": val_interval, "by_epoch": False}
+
+
+def _positive(key_path: str, **values: Any) -> None:
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{key_path}.{key}: expected a positive int, got {value!r}")
 
 
 @LOOPS.register
@@ -38,12 +49,10 @@ def TestLoop(fp16: bool = False) -> dict[str, bool]:
 
 
 def train_loop_cfg(cfg: dict) -> dict:
-    """``train_cfg`` with its type filled in (mmengine also accepts ``by_epoch=True``)."""
+    """``train_cfg`` with its type filled in (mmengine also accepts ``by_epoch=True/False``)."""
     loop = dict(cfg.get("train_cfg") or {})
     if "type" not in loop:
-        if loop.pop("by_epoch", True) is not True:
-            raise ConfigError("train_cfg.by_epoch: iteration-based training is not supported yet")
-        loop["type"] = "EpochBasedTrainLoop"
+        loop["type"] = "EpochBasedTrainLoop" if loop.pop("by_epoch", True) else "IterBasedTrainLoop"
     return loop
 
 

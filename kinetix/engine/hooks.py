@@ -88,12 +88,17 @@ class LoggerHook(Hook):
 
     def after_step(self, trainer: Trainer, outputs: dict[str, Any]) -> None:
         self.window.append(outputs)
-        i, n = trainer.inner_iter + 1, trainer.iters_per_epoch
+        if trainer.by_epoch:
+            i, n = trainer.inner_iter + 1, trainer.iters_per_epoch
+            prefix = f"Epoch(train) [{trainer.epoch + 1}][{i}/{n}]"
+        else:  # IterBasedTrainLoop: mmengine counts over the whole run
+            i, n = trainer.iter, trainer.max_iters
+            prefix = f"Iter(train) [{i}/{n}]"
         last = i == n and not self.ignore_last
         if i % self.interval != 0 and not last:
             return
         values = self._summarise(trainer)
-        get_logger().info(format_line(f"Epoch(train) [{trainer.epoch + 1}][{i}/{n}]", values))
+        get_logger().info(format_line(prefix, values))
         trainer.scalars.write({**values, "epoch": trainer.epoch + 1, "iter": i, "step": trainer.iter})
         self.window = []
 
@@ -127,25 +132,35 @@ class LoggerHook(Hook):
 
 
 class ValidationHook(Hook):
-    """Evaluates every ``interval`` epochs from ``begin``, and after the last epoch."""
+    """Evaluates every ``interval`` epochs (iterations, for iteration-based training)
+    from ``begin``, and at the end of training."""
 
     priority = 80  # after the NORMAL and LOW hooks, before CheckpointHook needs the scores
 
     def __init__(self, evaluate: Callable[[Trainer], dict[str, float]], begin: int = 1,
-                 interval: int = 1) -> None:
-        self.evaluate, self.begin, self.interval = evaluate, begin, interval
+                 interval: int = 1, by_epoch: bool = True) -> None:
+        self.evaluate, self.begin, self.interval, self.by_epoch = evaluate, begin, interval, by_epoch
+
+    def after_step(self, trainer: Trainer, outputs: dict[str, Any]) -> None:
+        if not self.by_epoch:
+            self._maybe_evaluate(trainer, trainer.iter, trainer.max_iters)
 
     def after_epoch(self, trainer: Trainer) -> None:
+        if self.by_epoch:
+            self._maybe_evaluate(trainer, trainer.epoch, trainer.max_epochs)
+
+    def _maybe_evaluate(self, trainer: Trainer, count: int, last: int) -> None:
         trainer.metrics = {}
-        due = trainer.epoch % self.interval == 0 or trainer.epoch == trainer.max_epochs
-        if trainer.epoch >= self.begin and due:
+        if count >= self.begin and (count % self.interval == 0 or count == last):
             trainer.metrics = self.evaluate(trainer)
             trainer.scalars.write({**trainer.metrics, "epoch": trainer.epoch, "step": trainer.iter})
 
 
 @HOOKS.register
 class CheckpointHook(Hook):
-    """``epoch_N.pth`` every ``interval`` epochs, ``last_checkpoint``, and one best file."""
+    """Every ``interval`` epochs ``epoch_N.pth`` (``by_epoch=False``: every ``interval``
+    iterations ``iter_N.pth``, so a kill mid-epoch loses at most ``interval`` steps),
+    ``last_checkpoint`` pointing at the newest, and one best file."""
 
     priority = PRIORITIES["VERY_LOW"]
 
@@ -153,34 +168,56 @@ class CheckpointHook(Hook):
                  save_last: bool = True, save_best: str | None = None, rule: str | None = None,
                  save_optimizer: bool = True, out_dir: str | None = None, **ignored: Any) -> None:
         _warn_ignored("default_hooks.checkpoint", ignored)
-        if not by_epoch:
-            raise ConfigError("default_hooks.checkpoint.by_epoch: only epoch-based checkpoints are supported")
         if rule not in (None, "greater", "less"):
             raise ConfigError(f"default_hooks.checkpoint.rule: {rule!r} is not 'greater' or 'less'")
-        self.interval, self.max_keep = interval, max_keep_ckpts
+        if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+            raise ConfigError(f"default_hooks.checkpoint.interval: expected a positive int, got {interval!r}")
+        self.interval, self.by_epoch, self.max_keep = interval, by_epoch, max_keep_ckpts
         self.save_last, self.save_best, self.rule = save_last, save_best, rule
         self.save_optimizer, self.out_dir = save_optimizer, out_dir
         self.kept: list[Path] = []
+        self.saved_at = -1  # the iteration of the newest save
+
+    @property
+    def _prefix(self) -> str:
+        return "epoch" if self.by_epoch else "iter"
 
     def before_train(self, trainer: Trainer) -> None:
         self.dir = Path(self.out_dir) if self.out_dir else trainer.work_dir
         # Checkpoints already on disk count towards max_keep_ckpts (a resumed run).
-        found = sorted(self.dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
-        self.kept = [p for p in found if int(p.stem.split("_")[1]) <= trainer.epoch]
+        done = trainer.epoch if self.by_epoch else trainer.iter
+        found = sorted(self.dir.glob(f"{self._prefix}_*.pth"), key=_number)
+        self.kept = [p for p in found if _number(p) <= done]
+
+    def after_step(self, trainer: Trainer, outputs: dict[str, Any]) -> None:
+        if not self.by_epoch:
+            self._maybe_save_best(trainer)
+            if trainer.iter % self.interval == 0:
+                self._save(trainer, f"iter_{trainer.iter}.pth")
 
     def after_epoch(self, trainer: Trainer) -> None:
-        if self.save_best and trainer.metrics:
+        if self.by_epoch:
             self._maybe_save_best(trainer)
-        due = trainer.epoch % self.interval == 0 or (self.save_last and trainer.epoch == trainer.max_epochs)
-        if due:
-            path = self.dir / f"epoch_{trainer.epoch}.pth"
-            if get_rank() == 0:
-                save_checkpoint(trainer.checkpoint(self.save_optimizer), path)
-                write_atomic(self.dir / "last_checkpoint", str(path))
-                get_logger().info(f"Saved checkpoint {path}")
-            self.kept.append(path)
-            self._prune()
+            if trainer.epoch % self.interval == 0 or (self.save_last and trainer.done):
+                self._save(trainer, f"epoch_{trainer.epoch}.pth")
         barrier()
+
+    def after_train(self, trainer: Trainer) -> None:
+        if self.save_last and self.saved_at != trainer.iter:
+            whole_epoch = self.by_epoch and trainer.batches_done == 0
+            self._save(trainer, f"epoch_{trainer.epoch}.pth" if whole_epoch else f"iter_{trainer.iter}.pth")
+        barrier()
+
+    def _save(self, trainer: Trainer, name: str) -> None:
+        path = self.dir / name
+        if get_rank() == 0:
+            save_checkpoint(trainer.checkpoint(self.save_optimizer), path)
+            write_atomic(self.dir / "last_checkpoint", str(path))
+            get_logger().info(f"Saved checkpoint {path}")
+        self.saved_at = trainer.iter
+        if path not in self.kept:
+            self.kept.append(path)
+        self._prune()
 
     def _prune(self) -> None:
         while self.max_keep > 0 and len(self.kept) > self.max_keep:
@@ -189,6 +226,8 @@ class CheckpointHook(Hook):
                 old.unlink(missing_ok=True)
 
     def _maybe_save_best(self, trainer: Trainer) -> None:
+        if not (self.save_best and trainer.metrics):
+            return
         key = next(iter(trainer.metrics)) if self.save_best == "auto" else self.save_best
         if key not in trainer.metrics:
             raise ConfigError(f"default_hooks.checkpoint.save_best: no metric {key!r}; "
@@ -199,12 +238,18 @@ class CheckpointHook(Hook):
         better = best.get("score") is None or (score > best["score"] if rule == "greater" else score < best["score"])
         if not better:
             return
-        path = self.dir / f"best_{key.replace('/', '_')}_epoch_{trainer.epoch}.pth"
+        when = f"epoch_{trainer.epoch}" if self.by_epoch else f"iter_{trainer.iter}"
+        path = self.dir / f"best_{key.replace('/', '_')}_{when}.pth"
         previous = best.get("path")
         trainer.best = {"key": key, "score": score, "path": str(path), "epoch": trainer.epoch}
         if get_rank() == 0:
             save_checkpoint(trainer.checkpoint(self.save_optimizer), path)
             if previous and Path(previous) != path:
                 Path(previous).unlink(missing_ok=True)
-            get_logger().info(f"The best checkpoint with {score:.4f} {key} at {trainer.epoch} epoch is "
+            get_logger().info(f"The best checkpoint with {score:.4f} {key} at {when.replace('_', ' ')} is "
                               f"saved to {path.name}.")
+
+
+def _number(path: Path) -> int:
+    """N of ``epoch_N.pth`` / ``iter_N.pth``."""
+    return int(path.stem.split("_")[1])

@@ -40,8 +40,9 @@ def check_optim_wrapper(cfg: dict) -> None:
                           f"known: {', '.join(sorted(_CONSTRUCTORS))}")
     if "optimizer" not in cfg:
         raise ConfigError("optim_wrapper.optimizer: missing")
-    if cfg.get("accumulative_counts", 1) != 1:
-        raise ConfigError("optim_wrapper.accumulative_counts: gradient accumulation is not supported yet")
+    counts = cfg.get("accumulative_counts", 1)
+    if not isinstance(counts, int) or isinstance(counts, bool) or counts < 1:
+        raise ConfigError(f"optim_wrapper.accumulative_counts: expected a positive int, got {counts!r}")
 
 
 def build_optimizer(cfg: dict, model: nn.Module, lr_scale: float = 1.0) -> torch.optim.Optimizer:

@@ -133,20 +133,21 @@ def compute_metrics(metrics: list[Any], preds: Predictions) -> dict[str, float]:
 
 
 def find_resume_checkpoint(work_dir: Path) -> Path | None:
-    """The checkpoint named in ``last_checkpoint``, else the newest ``epoch_N.pth``."""
+    """The checkpoint named in ``last_checkpoint``, else the newest ``epoch_N.pth`` / ``iter_N.pth``."""
     pointer = work_dir / "last_checkpoint"
     if pointer.is_file():
         path = Path(pointer.read_text().strip())
         if path.is_file():
             return path
-    found = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    found = sorted([*work_dir.glob("epoch_*.pth"), *work_dir.glob("iter_*.pth")], key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
 
-def _randomness(cfg: dict, opts: RunOptions) -> tuple[int, int, bool]:
-    # The command line wins over the config's `randomness` (MMAction2 lets the config win).
+def _randomness(cfg: dict, opts: RunOptions, resumed_seed: int | None = None) -> tuple[int, int, bool]:
+    # The command line wins over the config's `randomness` (MMAction2 lets the config win);
+    # a resumed run keeps its checkpoint's seed unless --seed says otherwise.
     rnd = cfg.get("randomness") or {}
-    seed = opts.seed if opts.seed is not None else rnd.get("seed")
+    seed = next((s for s in (opts.seed, resumed_seed, rnd.get("seed")) if s is not None), None)
     diff = opts.diff_rank_seed or bool(rnd.get("diff_rank_seed", False))
     deterministic = opts.deterministic or bool(rnd.get("deterministic", False))
     seed, rank_seed = resolve_seed(seed, diff)
@@ -220,14 +221,16 @@ def _build_hook(cfg: Any, key_path: str) -> Hook | None:
 def train(opts: RunOptions) -> None:
     run = prepare(opts, "train")
     cfg, logger = run.cfg, get_logger()
-    seed, rank_seed, deterministic = _randomness(cfg, opts)
+    # Read the checkpoint to resume from first: its seed is the run's seed.
+    resume_path, resume_ckpt = _resume_checkpoint(opts, cfg, run.work_dir)
+    seed, rank_seed, deterministic = _randomness(cfg, opts, (resume_ckpt or {}).get("meta", {}).get("seed"))
     logger.info(f"seed {seed} (this rank {rank_seed}), deterministic {deterministic}")
     loop = build(train_loop_cfg(cfg), LOOPS, "train_cfg")
 
     model = build_model(cfg, run.device)
     if hasattr(model, "init_weights"):
         model.init_weights()  # loads backbone `pretrained` weights; resume/load_from override them
-    if cfg.get("load_from") and not opts.resume and not cfg.get("resume"):
+    if cfg.get("load_from") and resume_ckpt is None:
         load_model_weights(model, load_checkpoint(cfg["load_from"]), cfg["load_from"])
         logger.info(f"Loaded weights from {cfg['load_from']}")
     # The run seed, not the rank's: every rank must shuffle the same way for the
@@ -242,37 +245,42 @@ def train(opts: RunOptions) -> None:
         metrics = build_metrics(cfg["val_evaluator"], "val_evaluator")
         skip_log = SkipLog()
         validation = ValidationHook(lambda trainer: _validate(model, val_loader, metrics, run, trainer, skip_log),
-                                    begin=loop["val_begin"], interval=loop["val_interval"])
+                                    begin=loop["val_begin"], interval=loop["val_interval"],
+                                    by_epoch=loop["by_epoch"])
     batch_size = cfg["train_dataloader"]["batch_size"]
     optimizer = build_optimizer(cfg["optim_wrapper"], model, _lr_scale(cfg, opts, batch_size))
     schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=len(train_loader))
     amp = opts.amp or cfg["optim_wrapper"].get("type") == "AmpOptimWrapper"
     trainer = Trainer(model=wrap_distributed(model, run.device), optimizer=optimizer,
-                      train_loader=train_loader, max_epochs=loop["max_epochs"], lr_schedule=schedule,
-                      hooks=_hooks(cfg, validation), device=run.device, work_dir=run.work_dir,
-                      scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
+                      train_loader=train_loader, max_epochs=loop.get("max_epochs"), max_iters=loop.get("max_iters"),
+                      lr_schedule=schedule, hooks=_hooks(cfg, validation), device=run.device,
+                      work_dir=run.work_dir, scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
                       meta={"seed": seed, "kinetix_version": __version__, "config": opts.config},
-                      clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp)
-    _maybe_resume(trainer, model, opts, cfg, run.work_dir)
+                      clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp,
+                      accumulative_counts=cfg["optim_wrapper"].get("accumulative_counts", 1))
+    if resume_ckpt is not None:
+        load_model_weights(model, resume_ckpt, resume_path, strict=True)
+        trainer.resume_from(resume_ckpt)
+        logger.info(f"Resumed from {resume_path} at epoch {trainer.epoch}, iteration {trainer.iter}"
+                    + (f" ({trainer.batches_done} batches into epoch {trainer.epoch + 1})"
+                       if trainer.batches_done else ""))
     trainer.train()
-    logger.info(f"Training done: {trainer.epoch} epochs, work dir {run.work_dir}")
+    logger.info(f"Training done: {trainer.epoch} epochs, {trainer.iter} iterations, work dir {run.work_dir}")
 
 
-def _maybe_resume(trainer: Trainer, model: torch.nn.Module, opts: RunOptions, cfg: dict, work_dir: Path) -> None:
+def _resume_checkpoint(opts: RunOptions, cfg: dict, work_dir: Path) -> tuple[str | None, dict | None]:
+    """(path, loaded checkpoint) to resume from, or (None, None) for a fresh run."""
     resume = opts.resume or ("auto" if cfg.get("resume") is True else None)
     if resume is None:
-        return
+        return None, None
     if resume == "auto":
         found = cfg.get("load_from") if cfg.get("resume") and cfg.get("load_from") else find_resume_checkpoint(work_dir)
         if found is None:
             get_logger().warning(f"--resume: no checkpoint found in {work_dir} (no last_checkpoint, no "
-                                 "epoch_*.pth); STARTING FROM SCRATCH")
-            return
+                                 "epoch_*.pth or iter_*.pth); STARTING FROM SCRATCH")
+            return None, None
         resume = str(found)
-    ckpt = load_checkpoint(resume)
-    load_model_weights(model, ckpt, resume, strict=True)
-    trainer.resume_from(ckpt)
-    get_logger().info(f"Resumed from {resume} at epoch {trainer.epoch}, iteration {trainer.iter}")
+    return resume, load_checkpoint(resume)
 
 
 def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer,
@@ -280,7 +288,8 @@ def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run,
     preds = predict(model, loader, run.device, skip_log=skip_log)
     results = compute_metrics(metrics, preds)
     n = len(loader)
-    get_logger().info(format_line(f"Epoch(val) [{trainer.epoch}][{n}/{n}]", results))
+    where = f"Epoch(val) [{trainer.epoch}]" if trainer.by_epoch else f"Iter(val) [{trainer.iter}]"
+    get_logger().info(format_line(f"{where}[{n}/{n}]", results))
     if preds.skipped and get_rank() == 0:
         get_logger().warning(f"Epoch(val) [{trainer.epoch}]: skipped {len(preds.skipped)} undecodable video(s)")
     return results

@@ -8,10 +8,12 @@ the learning rate, compute the loss, step the optimiser. Everything optional
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -51,20 +53,35 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 
 
 class Trainer:
+    """Runs epochs (or, with ``max_iters``, iterations) of training; hooks do the rest.
+
+    Stopping and resuming gives the run that never stopped: a checkpoint holds
+    the model, optimizer and scaler, the position (epoch, iteration, batches
+    done in the epoch) and the random states of the process; the data side
+    needs no state because each sample's randomness depends only on (seed,
+    epoch, index) (``kinetix.data.seeding``).
+    """
+
     def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 train_loader: Any, max_epochs: int, lr_schedule: LRSchedule,
+                 train_loader: Any, max_epochs: int | None, lr_schedule: LRSchedule,
                  hooks: Sequence[Hook], device: torch.device, work_dir: Path,
                  scalars: ScalarWriter, meta: dict[str, Any] | None = None,
-                 clip_grad: dict | None = None, amp: bool = False) -> None:
+                 clip_grad: dict | None = None, amp: bool = False, max_iters: int | None = None,
+                 accumulative_counts: int = 1) -> None:
+        if (max_epochs is None) == (max_iters is None):
+            raise ValueError("Trainer: give exactly one of max_epochs and max_iters")
         self.model = model
         self.optimizer = optimizer
         self.train_loader = train_loader
-        self.max_epochs = max_epochs
+        self.by_epoch = max_iters is None
+        self._max_iters = max_iters
+        self.max_epochs = max_epochs if max_epochs is not None else -(-max_iters // max(len(train_loader), 1))
         self.lr_schedule = lr_schedule
         self.hooks = list(hooks)
         self.device = device
         self.clip_grad = clip_grad
         self.amp = amp
+        self.accumulative_counts = accumulative_counts
         self.work_dir = work_dir
         self.scalars = scalars
         self.meta = dict(meta or {})  # saved in every checkpoint (seed, config, ...)
@@ -74,6 +91,7 @@ class Trainer:
         self.epoch = 0          # completed epochs
         self.iter = 0           # completed iterations, over all epochs
         self.inner_iter = 0     # index of the current batch within the epoch
+        self.batches_done = 0   # batches of the current epoch already consumed (resume point)
         self.skipped: list[str] = []  # undecodable videos of the last epoch (this rank, then all ranks)
         self.skip_log = SkipLog()     # warns once per video, over all epochs
         for group in optimizer.param_groups:
@@ -85,7 +103,11 @@ class Trainer:
 
     @property
     def max_iters(self) -> int:
-        return self.max_epochs * self.iters_per_epoch
+        return self._max_iters if self._max_iters is not None else self.max_epochs * self.iters_per_epoch
+
+    @property
+    def done(self) -> bool:
+        return self.iter >= self.max_iters if not self.by_epoch else self.epoch >= self.max_epochs
 
     def call_hooks(self, method: str, *args: Any) -> None:
         for hook in self.hooks:
@@ -93,24 +115,31 @@ class Trainer:
 
     def train(self) -> None:
         self.call_hooks("before_train")
-        while self.epoch < self.max_epochs:
+        while not self.done:
             self.call_hooks("before_epoch")
-            self.run_epoch()
-            self.epoch += 1
-            self.call_hooks("after_epoch")
+            if self.run_epoch():
+                self.epoch += 1
+                self.batches_done = 0
+                self.call_hooks("after_epoch")
         self.call_hooks("after_train")
 
-    def run_epoch(self) -> None:
+    def run_epoch(self) -> bool:
+        """Train on the rest of this epoch; False if ``max_iters`` stopped it part-way."""
         self.model.train()
         sampler = getattr(self.train_loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)  # a new, seeded shuffle every epoch
-        self.skipped = []
+        start = self.batches_done  # > 0 when resuming inside this epoch
+        if start:
+            sampler.skip_next(start * self.train_loader.batch_size)
+        else:
+            self.skipped = []
         start_iter = self.iter
         tick = time.perf_counter()
-        for self.inner_iter, batch in enumerate(self.train_loader):
+        for self.inner_iter, batch in enumerate(self.train_loader, start=start):
             data_time = time.perf_counter() - tick
             self.skipped.extend(self.skip_log.note(batch))
+            self.batches_done = self.inner_iter + 1
             if not self._all_ranks_have_data(batch):
                 tick = time.perf_counter()
                 continue
@@ -119,14 +148,17 @@ class Trainer:
             outputs["data_time"] = data_time
             outputs["time"] = time.perf_counter() - tick
             self.call_hooks("after_step", outputs)
+            if self.done:
+                return False
             tick = time.perf_counter()
         # Over all ranks (one gather per epoch): the count is the job's, and no rank
         # warns again about a video that another rank has already named.
         self.skipped = self._gather_skipped()
         self.skip_log.warned.update(self.skipped)
-        if self.iter == start_iter:
+        if self.iter == start_iter and start < self.iters_per_epoch:
             raise DataError(f"epoch {self.epoch + 1}: no batch could be trained on; "
                             f"{len(self.skipped)} video(s) were undecodable, e.g. {self.skipped[:1]}")
+        return True
 
     def _all_ranks_have_data(self, batch: dict) -> bool:
         # A batch whose every video failed to decode is empty. Under DDP all
@@ -138,23 +170,39 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_schedule.lr(group["initial_lr"], self.epoch, self.iter)
 
+    def _accumulation(self) -> tuple[bool, int]:
+        """(step the optimizer after this iteration?, iterations in its accumulation window).
+
+        As mmengine: every ``accumulative_counts`` iterations of the whole run;
+        the last window may be shorter, and its losses are divided by its length.
+        """
+        n = self.accumulative_counts
+        window_start = self.iter - self.iter % n
+        window = min(n, self.max_iters - window_start)
+        return (self.iter + 1) % n == 0 or self.iter + 1 >= self.max_iters, max(window, 1)
+
     def run_step(self, batch: dict) -> dict[str, Any]:
         self.set_lr()
-        with autocast(self.device, self.amp):
-            losses = self.model(batch, mode="loss")
-        loss = losses["loss"]
-        if not torch.isfinite(loss):
-            raise KinetixError(f"loss is {loss.item()} at epoch {self.epoch + 1}, iteration "
-                               f"{self.inner_iter + 1}; lower the learning rate or check the data")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)
-        grad_norm = clip_gradients(self.model, self.clip_grad)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        update, window = self._accumulation()
+        # Between updates, DDP need not all-reduce gradients: they only accumulate.
+        no_sync = self.model.no_sync() if not update and hasattr(self.model, "no_sync") else contextlib.nullcontext()
+        with no_sync:
+            with autocast(self.device, self.amp):
+                losses = self.model(batch, mode="loss")
+            loss = losses["loss"]
+            if not torch.isfinite(loss):
+                raise KinetixError(f"loss is {loss.item()} at epoch {self.epoch + 1}, iteration "
+                                   f"{self.inner_iter + 1}; lower the learning rate or check the data")
+            self.scaler.scale(loss / window).backward()
         outputs: dict[str, Any] = {"lr": self.optimizer.param_groups[0]["lr"]}
-        if grad_norm is not None:
-            outputs["grad_norm"] = float(grad_norm)
+        if update:
+            self.scaler.unscale_(self.optimizer)
+            grad_norm = clip_gradients(self.model, self.clip_grad)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            if grad_norm is not None:
+                outputs["grad_norm"] = float(grad_norm)
         # Losses first, then the rest (accuracies), as MMAction2 logs them.
         for key in sorted(losses, key=lambda k: not k.startswith("loss")):
             outputs[key] = float(losses[key].detach())
@@ -166,22 +214,30 @@ class Trainer:
         return sorted({name for names in all_gather_object(self.skipped) for name in names})
 
     def checkpoint(self, with_optimizer: bool = True) -> dict[str, Any]:
-        """Everything needed to evaluate (state_dict) or to resume (the rest)."""
+        """Everything needed to evaluate (state_dict) or to continue exactly (the rest)."""
         model = self.model.module if hasattr(self.model, "module") else self.model
         ckpt: dict[str, Any] = {
-            "meta": {**self.meta, "epoch": self.epoch, "iter": self.iter, "best": dict(self.best)},
+            "meta": {**self.meta, "epoch": self.epoch, "iter": self.iter, "batches_done": self.batches_done,
+                     "best": dict(self.best)},
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         }
         if with_optimizer:
             ckpt["optimizer"] = self.optimizer.state_dict()
             if self.scaler.is_enabled():
                 ckpt["grad_scaler"] = self.scaler.state_dict()
+            ckpt["rng_state"] = random_states()
+            if self.iter % self.accumulative_counts:  # saved inside an accumulation window
+                ckpt["accumulated_grads"] = [None if p.grad is None else p.grad.detach().cpu()
+                                             for p in model.parameters()]
+            hooks = {type(h).__name__: h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}
+            ckpt["hooks"] = {name: state for name, state in hooks.items() if state}
         return ckpt
 
     def resume_from(self, ckpt: dict[str, Any]) -> None:
-        """Continue after the epoch ``ckpt`` was saved at (weights loaded by the caller)."""
+        """Continue where ``ckpt`` was saved (the model's weights are loaded by the caller)."""
         meta = ckpt.get("meta", {})
         self.epoch, self.iter = int(meta.get("epoch", 0)), int(meta.get("iter", 0))
+        self.batches_done = int(meta.get("batches_done", 0))
         self.best = dict(meta.get("best") or {})
         if "optimizer" in ckpt:
             self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -189,3 +245,36 @@ class Trainer:
                 group.setdefault("initial_lr", group["lr"])
         if "grad_scaler" in ckpt and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["grad_scaler"])
+        model = self.model.module if hasattr(self.model, "module") else self.model
+        for param, grad in zip(model.parameters(), ckpt.get("accumulated_grads") or []):
+            param.grad = None if grad is None else grad.to(param.device)
+        for hook in self.hooks:
+            state = (ckpt.get("hooks") or {}).get(type(hook).__name__)
+            if state and hasattr(hook, "load_state_dict"):
+                hook.load_state_dict(state)
+        if "rng_state" in ckpt:  # last: nothing may draw between here and the first step
+            set_random_states(ckpt["rng_state"])
+
+
+def random_states() -> dict[str, Any]:
+    """The process's random states, as plain data a weights-only load accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    states: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state(),
+                              "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_random_states(states: dict[str, Any]) -> None:
+    random.setstate(_as_tuples(states["python"]))
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    # random.setstate wants the nested tuples back (a round trip may give lists).
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value

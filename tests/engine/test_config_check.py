@@ -62,11 +62,17 @@ def test_missing_section_and_wrong_section_type():
         check_config(cfg, "train")
 
 
-def test_iteration_based_loop_is_refused():
+def test_iteration_based_loops_are_built():
+    from kinetix.engine.config_check import train_loop_cfg
+    from kinetix.registry import LOOPS, build
     cfg = load_config(SYNTHETIC[0])
-    cfg["train_cfg"] = {"by_epoch": False, "max_iters": 10}
-    with pytest.raises(ConfigError, match="train_cfg.by_epoch"):
-        check_config(cfg, "train")
+    cfg["train_cfg"] = {"by_epoch": False, "max_iters": 10, "val_interval": 5}
+    check_config(cfg, "train")
+    assert build(train_loop_cfg(cfg), LOOPS, "train_cfg") == \
+        {"max_iters": 10, "val_begin": 1, "val_interval": 5, "by_epoch": False}
+    cfg["train_cfg"] = {"type": "IterBasedTrainLoop", "max_iters": "many"}
+    with pytest.raises(ConfigError, match=r"train_cfg\.max_iters: expected a positive int, got 'many'"):
+        build(train_loop_cfg(cfg), LOOPS, "train_cfg")
 
 
 def test_visualization_hook_is_accepted_with_a_warning():
