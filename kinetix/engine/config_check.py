@@ -85,7 +85,6 @@ def check_config(cfg: dict, mode: str) -> None:
     check_types(optim.get("optimizer"), OPTIMIZERS, "optim_wrapper.optimizer")
     check_types(cfg.get("param_scheduler"), SCHEDULERS, "param_scheduler")
     check_types(cfg.get("default_hooks"), HOOKS, "default_hooks")
-    check_types(cfg.get("custom_hooks"), HOOKS, "custom_hooks")
     check_types(train_loop_cfg(cfg), LOOPS, "train_cfg")
     for name in ("val_cfg", "test_cfg"):
         check_types(cfg.get(name), LOOPS, name)

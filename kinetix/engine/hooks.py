@@ -7,6 +7,7 @@ accepted and build nothing.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from pathlib import Path
@@ -152,7 +153,10 @@ class ValidationHook(Hook):
     def _maybe_evaluate(self, trainer: Trainer, count: int, last: int) -> None:
         trainer.metrics = {}
         if count >= self.begin and (count % self.interval == 0 or count == last):
-            trainer.metrics = self.evaluate(trainer)
+            with contextlib.ExitStack() as stack:  # e.g. EMAHook's weights swapped in
+                for context in trainer.evaluation_contexts:
+                    stack.enter_context(context())
+                trainer.metrics = self.evaluate(trainer)
             trainer.scalars.write({**trainer.metrics, "epoch": trainer.epoch, "step": trainer.iter})
 
 

@@ -10,6 +10,7 @@ import datetime
 import inspect
 import json
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from kinetix.engine.optim import build_optimizer
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.trainer import Hook, Trainer
 from kinetix.errors import ConfigError
-from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build
+from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
 from kinetix.utils.imports import import_custom_modules
 
 # Methods of mmengine's Hook that the kinetix trainer never calls: a ported hook
@@ -195,19 +196,33 @@ def _hooks(cfg: dict, validation: ValidationHook | None) -> list[Hook]:
 
 
 def _build_hook(cfg: Any, key_path: str) -> Hook | None:
+    """Build one hook; None for mmengine hooks whose work the trainer does itself.
+
+    A custom hook that kinetix cannot run (an unknown type, or an mmengine hook
+    whose methods the trainer never calls) is skipped with a warning, as other
+    mmengine-only settings are.
+    """
     if not isinstance(cfg, dict):
         raise ConfigError(f"{key_path}: expected a dict with a 'type' key, got {cfg!r}")
     cfg = dict(cfg)
     priority = cfg.pop("priority", None)
+    custom = key_path.startswith("custom_hooks")
+    if custom and isinstance(cfg.get("type"), str) and cfg["type"] not in HOOKS:
+        warnings.warn(f"{unknown_type_message(cfg['type'], f'{key_path}.type', HOOKS)}; this hook is "
+                      f"skipped", stacklevel=2)
+        return None
     hook = build(cfg, HOOKS, key_path)
-    if hook is None:  # an mmengine hook whose work the trainer does itself
+    if hook is None:
         return None
     mmengine_methods = [m for m in _MMENGINE_HOOK_METHODS if callable(getattr(hook, m, None))]
     if not isinstance(hook, Hook) or mmengine_methods:
         found = f" (it defines mmengine's {', '.join(mmengine_methods)})" if mmengine_methods else ""
-        raise ConfigError(f"{key_path}: {type(hook).__name__} is not a kinetix hook{found}; subclass "
-                          f"kinetix.engine.Hook and use before_train/before_epoch/after_step/"
-                          f"after_epoch/after_train")
+        message = (f"{key_path}: {type(hook).__name__} is not a kinetix hook{found}; subclass "
+                   f"kinetix.engine.Hook and use before_train/before_epoch/after_step/after_epoch/after_train")
+        if not custom:
+            raise ConfigError(message)
+        warnings.warn(f"{message}; this hook is skipped", stacklevel=2)
+        return None
     if priority is not None:
         if isinstance(priority, str) and priority.upper() in PRIORITIES:
             priority = PRIORITIES[priority.upper()]

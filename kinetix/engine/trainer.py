@@ -11,7 +11,7 @@ import contextlib
 import random
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,10 @@ class Hook:
     """Override what you need. ``trainer.epoch`` counts completed epochs.
 
     Hooks run in order of ``priority`` (mmengine's scale: 0 first, 100 last;
-    50 is NORMAL), ties in the order they were given.
+    50 is NORMAL), ties in the order they were given. A hook with state of its
+    own may also define mmengine's ``before_save_checkpoint(trainer, checkpoint)``
+    and ``after_load_checkpoint(trainer, checkpoint)``, and may add a context
+    manager factory to ``trainer.evaluation_contexts`` (entered around validation).
     """
 
     priority: int = 50
@@ -94,6 +97,7 @@ class Trainer:
         self.batches_done = 0   # batches of the current epoch already consumed (resume point)
         self.skipped: list[str] = []  # undecodable videos of the last epoch (this rank, then all ranks)
         self.skip_log = SkipLog()     # warns once per video, over all epochs
+        self.evaluation_contexts: list[Callable[[], contextlib.AbstractContextManager]] = []
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
 
@@ -229,8 +233,9 @@ class Trainer:
             if self.iter % self.accumulative_counts:  # saved inside an accumulation window
                 ckpt["accumulated_grads"] = [None if p.grad is None else p.grad.detach().cpu()
                                              for p in model.parameters()]
-            hooks = {type(h).__name__: h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}
-            ckpt["hooks"] = {name: state for name, state in hooks.items() if state}
+        for hook in self.hooks:  # e.g. EMAHook stores its averaged weights
+            if hasattr(hook, "before_save_checkpoint"):
+                hook.before_save_checkpoint(self, ckpt)
         return ckpt
 
     def resume_from(self, ckpt: dict[str, Any]) -> None:
@@ -249,9 +254,8 @@ class Trainer:
         for param, grad in zip(model.parameters(), ckpt.get("accumulated_grads") or []):
             param.grad = None if grad is None else grad.to(param.device)
         for hook in self.hooks:
-            state = (ckpt.get("hooks") or {}).get(type(hook).__name__)
-            if state and hasattr(hook, "load_state_dict"):
-                hook.load_state_dict(state)
+            if hasattr(hook, "after_load_checkpoint"):
+                hook.after_load_checkpoint(self, ckpt)
         if "rng_state" in ckpt:  # last: nothing may draw between here and the first step
             set_random_states(ckpt["rng_state"])
 

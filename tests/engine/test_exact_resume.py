@@ -20,10 +20,11 @@ PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 pytestmark = pytest.mark.slow
 
-# A checkpoint after every step, all kept; the kill plugin loaded (it does nothing unless told).
+# A checkpoint after every step, all kept; EMA weights (state that must survive too); the kill
+# plugin loaded (it does nothing unless told).
 BODY = """
 custom_imports = dict(imports=['kill_plugin'], allow_failed_imports=False)
-custom_hooks = [dict(type='KillHook')]
+custom_hooks = [dict(type='KillHook'), dict(type='EMAHook', momentum=0.2)]
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1, max_keep_ckpts=-1, save_best=None))
 """
 
@@ -47,7 +48,9 @@ def train(config: Path, work_dir: Path, options: list[str], *extra: str, kill: s
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, weights_only=True)["state_dict"]
+    """The averaged weights (state_dict) and the raw ones (ema_state_dict), together."""
+    ckpt = torch.load(path, weights_only=True)
+    return {**ckpt["state_dict"], **{f"raw.{k}": v for k, v in ckpt["ema_state_dict"].items()}}
 
 
 def max_difference(a: dict, b: dict) -> float:

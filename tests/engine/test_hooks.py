@@ -47,10 +47,14 @@ def test_custom_hooks_run_by_priority_then_in_order():
         [SyncBuffersHook, LoggerHook, ValidationHook, CheckpointHook]
 
 
-def test_an_mmengine_hook_is_refused_not_ignored():
-    with pytest.raises(ConfigError, match=r"^custom_hooks\.0: MMEngineStyleHook is not a kinetix hook "
-                                          r"\(it defines mmengine's after_train_iter\)"):
-        hooks_for([dict(type="MMEngineStyleHook")])
+def test_hooks_kinetix_cannot_run_are_skipped_with_a_warning():
+    with pytest.warns(UserWarning, match=r"custom_hooks\.0: MMEngineStyleHook is not a kinetix hook "
+                                         r"\(it defines mmengine's after_train_iter\).*skipped"):
+        hooks = hooks_for([dict(type="MMEngineStyleHook"), dict(type="RecordingHook", tag="kept")])
+    assert not any(isinstance(h, MMEngineStyleHook) for h in hooks)
+    with pytest.warns(UserWarning, match=r"custom_hooks\.0\.type: unknown hook type 'DetVisualizationHook'.*skipped"):
+        hooks = hooks_for([dict(type="DetVisualizationHook", draw=True)])
+    assert [type(h) for h in hooks] == [SyncBuffersHook, LoggerHook, ValidationHook, CheckpointHook]
 
 
 @pytest.mark.parametrize("priority", ["SOMETIMES", 101, True])

@@ -163,3 +163,22 @@ def test_epoch_with_no_decodable_video_stops_the_run(tiny_synthetic, synthetic_o
     err = capsys.readouterr().err
     assert re.search(r"error: epoch 1: no batch could be trained on; 32 video\(s\) were undecodable", err)
     assert not list((tmp_path / "work").glob("*.pth"))
+
+
+def test_iteration_based_training_with_iteration_checkpoints(synthetic_options, tmp_path, capsys):
+    config = tmp_path / "iters.py"
+    config.write_text(f"_base_ = [{TSM!r}]\n"
+                      "train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=6, val_interval=3)\n"
+                      "default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4, max_keep_ckpts=-1),\n"
+                      "                     logger=dict(interval=3))\n")
+    work = tmp_path / "work"
+    assert cli.train_main([str(config), "--work-dir", str(work), "--cfg-options",
+                           *synthetic_options(batch_size=8)]) == 0  # 32 videos: 4 iterations an epoch
+    out = capsys.readouterr().out
+    assert "Iter(train) [3/6]" in out and "Iter(train) [6/6]" in out
+    assert "Iter(val) [3]" in out and "Iter(val) [6]" in out
+    # iter_4 by the interval; iter_6 as the last; the best file named by iteration
+    assert sorted(p.name for p in work.glob("iter_*.pth")) == ["iter_4.pth", "iter_6.pth"]
+    assert list(work.glob("best_acc_top1_iter_*.pth"))
+    assert torch.load(work / "iter_6.pth", weights_only=True)["meta"]["iter"] == 6
+    assert (work / "last_checkpoint").read_text().strip().endswith("iter_6.pth")
