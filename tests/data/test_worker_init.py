@@ -10,12 +10,15 @@ import pytest
 
 PARENT = r"""
 import os, sys, time
+ready_r, ready_w = os.pipe()
 pid = os.fork()
 if pid == 0:  # the "worker": set up as kinetix sets up DataLoader workers, then idle
     from kinetix.data.builder import seed_worker
     seed_worker(0, num_workers=1, rank=0, seed=0)
+    os.write(ready_w, b"1")
     time.sleep(120)
     os._exit(0)
+os.read(ready_r, 1)  # the worker is set up
 print(pid, flush=True)
 time.sleep(120)
 """
@@ -34,7 +37,6 @@ def alive(pid: int) -> bool:
 def test_worker_is_killed_with_its_parent():
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     worker = int(parent.stdout.readline())
-    time.sleep(1.0)  # let the worker reach seed_worker
     assert alive(worker)
     parent.send_signal(signal.SIGKILL)
     parent.wait(timeout=10)
