@@ -18,7 +18,7 @@ from torch import nn
 
 from kinetix.dist import all_gather_object, get_rank
 from kinetix.engine.logs import SkipLog
-from kinetix.engine.trainer import autocast
+from kinetix.engine.precision import autocast, choose_precision
 
 
 @dataclass
@@ -43,6 +43,7 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
     """
     model.eval()
     skip_log = skip_log or SkipLog()
+    dtype = choose_precision(device, enabled=amp).dtype  # --amp: bf16/fp16 only where fast
     indices, scores, labels, skipped = [], [], [], []
     batches = loader
     if progress and get_rank() == 0:
@@ -52,7 +53,7 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
         skipped.extend(skip_log.note(batch))
         if batch.get("inputs") is None or len(batch["inputs"]) == 0:
             continue
-        with autocast(device, amp):
+        with autocast(device, dtype):
             batch_scores = model(batch, mode="predict")
         batch_scores = batch_scores.float().cpu()
         if on_batch is not None:

@@ -4,6 +4,8 @@
 paramwise_cfg=..., constructor=...)``. The wrapper itself is not an object here:
 the trainer does the backward, clipping and stepping, and this module only
 builds the ``torch.optim`` optimiser with the right parameter groups.
+``type='AmpOptimWrapper'`` with ``dtype`` and ``loss_scale`` asks for mixed
+precision; :mod:`kinetix.engine.precision` decides what the device runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from kinetix.engine.precision import parse_amp_options
 from kinetix.errors import ConfigError
 from kinetix.registry import OPTIMIZERS, build
 
@@ -43,6 +46,7 @@ def check_optim_wrapper(cfg: dict) -> None:
     counts = cfg.get("accumulative_counts", 1)
     if not isinstance(counts, int) or isinstance(counts, bool) or counts < 1:
         raise ConfigError(f"optim_wrapper.accumulative_counts: expected a positive int, got {counts!r}")
+    parse_amp_options(cfg)  # dtype, loss_scale: checked here, used by engine.precision
 
 
 def build_optimizer(cfg: dict, model: nn.Module, lr_scale: float = 1.0) -> torch.optim.Optimizer:

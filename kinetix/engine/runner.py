@@ -29,6 +29,7 @@ from kinetix.engine.hooks import PRIORITIES, ValidationHook
 from kinetix.engine.inference import Predictions, predict
 from kinetix.engine.logs import ScalarWriter, SkipLog, format_line, get_logger, setup_logger
 from kinetix.engine.optim import build_optimizer
+from kinetix.engine.precision import training_precision
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.trainer import Hook, Trainer
 from kinetix.errors import ConfigError
@@ -265,7 +266,8 @@ def train(opts: RunOptions) -> None:
     batch_size = cfg["train_dataloader"]["batch_size"]
     optimizer = build_optimizer(cfg["optim_wrapper"], model, _lr_scale(cfg, opts, batch_size))
     schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=len(train_loader))
-    amp = opts.amp or cfg["optim_wrapper"].get("type") == "AmpOptimWrapper"
+    amp = training_precision(cfg["optim_wrapper"], opts.amp, run.device)
+    logger.info(f"Precision: {amp.note}")
     trainer = Trainer(model=wrap_distributed(model, run.device), optimizer=optimizer,
                       train_loader=train_loader, max_epochs=loop.get("max_epochs"), max_iters=loop.get("max_iters"),
                       lr_schedule=schedule, hooks=_hooks(cfg, validation), device=run.device,

@@ -20,6 +20,7 @@ from torch import nn
 from kinetix.dist import all_gather_object, all_ranks_agree, get_world_size
 from kinetix.engine.logs import ScalarWriter, SkipLog
 from kinetix.engine.optim import clip_gradients
+from kinetix.engine.precision import Precision, autocast, choose_precision, make_grad_scaler
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.errors import DataError, KinetixError
 
@@ -47,14 +48,6 @@ class Hook:
     def after_train(self, trainer: "Trainer") -> None: ...
 
 
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """fp16 on CUDA (with a grad scaler), bf16 on the CPU where fp16 is slow."""
-    if not enabled:
-        return contextlib.nullcontext()
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 class Trainer:
     """Runs epochs (or, with ``max_iters``, iterations) of training; hooks do the rest.
 
@@ -69,7 +62,7 @@ class Trainer:
                  train_loader: Any, max_epochs: int | None, lr_schedule: LRSchedule,
                  hooks: Sequence[Hook], device: torch.device, work_dir: Path,
                  scalars: ScalarWriter, meta: dict[str, Any] | None = None,
-                 clip_grad: dict | None = None, amp: bool = False, max_iters: int | None = None,
+                 clip_grad: dict | None = None, amp: bool | Precision = False, max_iters: int | None = None,
                  accumulative_counts: int = 1) -> None:
         if (max_epochs is None) == (max_iters is None):
             raise ValueError("Trainer: give exactly one of max_epochs and max_iters")
@@ -83,14 +76,16 @@ class Trainer:
         self.hooks = list(hooks)
         self.device = device
         self.clip_grad = clip_grad
-        self.amp = amp
+        # ``amp``: the runner's Precision, or a bool for the device's default policy.
+        self.precision = amp if isinstance(amp, Precision) else choose_precision(device, enabled=amp)
+        self.amp = self.precision.dtype  # the autocast dtype; None: fp32
         self.accumulative_counts = accumulative_counts
         self.work_dir = work_dir
         self.scalars = scalars
         self.meta = dict(meta or {})  # saved in every checkpoint (seed, config, ...)
         self.metrics: dict[str, float] = {}  # the latest validation result
         self.best: dict[str, Any] = {}      # best score, its epoch and file (CheckpointHook)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+        self.scaler = make_grad_scaler(device, self.precision)  # enabled for fp16 only
         self.epoch = 0          # completed epochs
         self.iter = 0           # completed iterations, over all epochs
         self.inner_iter = 0     # index of the current batch within the epoch

@@ -6,10 +6,12 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from kinetix import cli
 from kinetix.config import load_config
+from kinetix.engine import precision
 
 REPO = Path(__file__).resolve().parents[2]
 TSM = str(REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rgb.py")
@@ -104,10 +106,22 @@ def test_same_seed_same_run_and_auto_scale_lr(synthetic_options, tmp_path):
     assert f"lr x {expected:g}" in log_text(tmp_path / "a")
 
 
-def test_amp_on_cpu_trains(synthetic_options, tmp_path):
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_amp_on_cpu_trains(synthetic_options, tmp_path, monkeypatch, recwarn, native_bf16):
+    # Decided by the CPU, not by the test machine: emulated bf16 would be slower than fp32.
+    monkeypatch.setattr(precision, "_warned", set())
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native_bf16)
     assert run_train(tmp_path / "amp", synthetic_options(epochs=1, batch_size=8), "--amp", "--no-validate") == 0
     losses = [r["loss"] for r in scalars(tmp_path / "amp") if "loss" in r]
     assert losses and all(torch.isfinite(torch.tensor(losses)))
+    text = log_text(tmp_path / "amp")
+    # (Within pytest the warning goes to recwarn rather than to the log.)
+    fallback_warnings = [w for w in recwarn if "this CPU has no native bf16" in str(w.message)]
+    if native_bf16:
+        assert "Precision: bf16 autocast (CPU with native bf16" in text and not fallback_warnings
+    else:
+        assert "Precision: fp32 (--amp ignored: this CPU has no native bf16)" in text
+        assert len(fallback_warnings) == 1
 
 
 def test_undecodable_video_is_skipped_and_counted(tiny_synthetic, synthetic_options, tmp_path, capsys):
