@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from typing import Callable, Sequence
 
 from kinetix.errors import KinetixError
@@ -23,7 +24,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         "(default: cfg.work_dir, else ./work_dirs/<config stem>)")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config keys, e.g. train_dataloader.batch_size=8 "
-                             "'optim_wrapper.optimizer.lr=0.01' 'train_pipeline.0.clip_len=4'")
+                             "'optim_wrapper.optimizer.lr=0.01' 'train_dataloader.dataset.pipeline.1.clip_len=4'")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     # torch.distributed.launch passes --local-rank/--local_rank; torchrun sets LOCAL_RANK.
     parser.add_argument("--local-rank", "--local_rank", type=int, default=None, help=argparse.SUPPRESS)
@@ -71,6 +72,8 @@ def _run(body: Callable[[], object]) -> int:
     # Imported here so that `--help` answers without importing torch.
     from kinetix import dist
     from kinetix.engine.env import shutdown_distributed
+    # Warnings about the config come before the log is set up: one line each there too.
+    warnings.formatwarning = _one_line_warning
     try:
         body()
     except BaseException as exc:  # noqa: BLE001 - every failure gets an exit status
@@ -139,6 +142,10 @@ def _exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    return f"{category.__name__}: {message}\n"
 
 
 def _one_line(exc: KinetixError) -> str:

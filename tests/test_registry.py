@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from kinetix.errors import ConfigError
@@ -94,3 +95,72 @@ def test_register_module_spellings_of_mmengine():
 def test_mmaction2_registry_names_are_the_same_registries():
     from kinetix.registry import DATA_SAMPLERS, PARAM_SCHEDULERS, SAMPLERS, SCHEDULERS
     assert DATA_SAMPLERS is SAMPLERS and PARAM_SCHEDULERS is SCHEDULERS
+
+
+# ---------------------------------------------------------------- argument checks before the call
+def typed_registry() -> Registry:
+    from typing import Annotated, Literal, Sequence
+
+    from kinetix.registry import Between, Positive
+
+    reg = Registry("typed")
+
+    @reg.register
+    class Head:
+        def __init__(self, num_classes: int, ratio: float = 0.5, flag: bool = False, name: str | None = None,
+                     sizes: Sequence[int] = (1,), pair: tuple[int, int] = (1, 1), mode: Literal["a", "b"] = "a",
+                     scale: Annotated[float, Between(0, 2)] = 1.0, count: Annotated[int, Positive] | None = None,
+                     spec: dict[str, int] | None = None, **extra) -> None:
+            self.num_classes, self.ratio, self.pair = num_classes, ratio, pair
+
+    return reg
+
+
+@pytest.mark.parametrize("cfg, message", [
+    (dict(num_classes="ten"), "x.num_classes: expected a positive int, got 'ten'"),
+    (dict(num_classes=0), "x.num_classes: expected a positive int, got 0"),
+    (dict(num_classes=True), "x.num_classes: expected a positive int, got True"),
+    (dict(num_classes=2, ratio="half"), "x.ratio: expected a number, got 'half'"),
+    (dict(num_classes=2, flag="yes"), "x.flag: expected a bool, got 'yes'"),
+    (dict(num_classes=2, name=3), "x.name: expected a string or None, got 3"),
+    (dict(num_classes=2, sizes=[1, "b"]), "x.sizes.1: expected an int, got 'b'"),
+    (dict(num_classes=2, sizes=3), "x.sizes: expected a list, got 3"),
+    (dict(num_classes=2, pair=[1]), "x.pair: expected a list of 2 items, got [1]"),
+    (dict(num_classes=2, mode="c"), "x.mode: expected one of 'a', 'b', got 'c'"),
+    (dict(num_classes=2, scale=3), "x.scale: expected a number between 0 and 2, got 3"),
+    (dict(num_classes=2, count=-1), "x.count: expected a positive int or None, got -1"),
+    (dict(num_classes=2, spec=dict(a="b")), "x.spec.a: expected an int, got 'b'"),
+])
+def test_wrong_argument_type_or_range_names_key_path_and_value(cfg, message):
+    reg = typed_registry()
+    for check in (lambda: build(dict(type="Head", **cfg), reg, "x"),
+                  lambda: check_types(dict(type="Head", **cfg), reg, "x")):
+        with pytest.raises(ConfigError) as info:
+            check()
+        assert str(info.value) == message
+
+
+def test_config_spellings_that_fit_their_annotation():
+    reg = typed_registry()
+    # an int for a float, a list for a tuple, 0/1 for a bool, numpy numbers, anything through **extra
+    head = build(dict(type="Head", num_classes=np.int64(3), ratio=1, pair=[2, 3], flag=1, count=None,
+                      sizes=(np.int32(4),), anything=object()), reg, "x")
+    assert head.num_classes == 3 and head.ratio == 1 and head.pair == [2, 3]
+
+
+def test_ranges_by_argument_name_cover_unannotated_and_torch_callables():
+    import torch
+    reg = Registry("optim")
+    reg.register(torch.optim.SGD)
+    reg.register(lambda lr, momentum=0.0: (lr, momentum), name="Plain")
+    with pytest.raises(ConfigError, match=r"^opt\.lr: expected a non-negative number.*got -1$"):
+        build(dict(type="SGD", lr=-1, params=[torch.zeros(1, requires_grad=True)]), reg, "opt")
+    with pytest.raises(ConfigError, match=r"^opt\.momentum: expected a non-negative number, got -0\.5$"):
+        build(dict(type="Plain", lr=0.1, momentum=-0.5), reg, "opt")
+    assert build(dict(type="Plain", lr=0.1, momentum="any"), reg, "opt") == (0.1, "any")  # no annotation: no type
+
+
+def test_check_types_leaves_values_that_build_turns_into_objects():
+    reg = make_registry()
+    # child and items are built first; check_types must not compare their dicts with annotations
+    check_types(dict(type="Node", child=dict(type="Leaf", size=2), items=[dict(type="Leaf")]), reg, "m")

@@ -8,7 +8,7 @@ Configs are plain nested dicts; there is no Config class. Typical use::
 """
 
 from kinetix.config.dump import dump_config
-from kinetix.config.loader import format_key_path, load_config, merge_config
+from kinetix.config.loader import format_key_path, load_config, merge_config, read_text
 from kinetix.config.options import apply_cfg_options, parse_cfg_options
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "load_config",
     "merge_config",
     "parse_cfg_options",
+    "read_text",
 ]

@@ -31,7 +31,7 @@ import re
 import types
 from typing import Any, Iterable
 
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, KinetixError
 
 BASE_KEY = "_base_"
 DELETE_KEY = "_delete_"
@@ -53,7 +53,25 @@ def load_config(path: str | os.PathLike) -> dict:
     return _load(os.fspath(path), referrer=None, chain=())
 
 
+def read_text(path: str | os.PathLike, kind: str, error: type[KinetixError] = ConfigError) -> str:
+    """The whole file as text. A file that cannot be read or is not UTF-8 raises ``error``,
+    one line naming the ``kind`` of file, its path and why (the byte and line at fault)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise error(f"{kind} {os.fspath(path)}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise error(f"{kind} {os.fspath(path)}: not UTF-8 text "
+                    f"(byte 0x{data[exc.start]:02x} at line {line})") from None
+
+
 def _load(path: str, referrer: str | None, chain: tuple[str, ...]) -> dict:
+    if os.path.isdir(path):
+        raise ConfigError(f"config file {path}: is a folder, not a file")
     if not os.path.isfile(path):
         by = f" (the {BASE_KEY} of {referrer})" if referrer else ""
         raise ConfigError(f"config file not found: {path}{by}")
@@ -65,9 +83,7 @@ def _load(path: str, referrer: str | None, chain: tuple[str, ...]) -> dict:
         raise ConfigError(f"{path}: circular {BASE_KEY}: it is (indirectly) its own base")
     chain = chain + (real,)
 
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    text = _substitute_env(text, path)
+    text = _substitute_env(read_text(path, "config file"), path)
     # {{_base_.a.0}} is not always valid Python: mask the references to find _base_.
     tree = _parse(_BASE_REF.sub("None", text), path)
 

@@ -7,18 +7,26 @@ brackets belong to the inner value; a scalar is an int, else a float, else
 
     '[(1,2,3),[a,b],c]'  ->  [(1, 2, 3), ['a', 'b'], 'c']
 
+A value made only of commas is a string: ``delimiter=,``.
+
 Keys are dotted paths; a numeric part indexes a list
-(``train_pipeline.0.type=DenseSampleFrames``). Unlike mmengine, a path that
+(``train_dataloader.dataset.pipeline.1.clip_len=4``). Unlike mmengine, a path that
 does not exist is an error with a suggestion, not a silently created key: a
-typo like ``batch_sise`` would otherwise train with the old batch size.
+typo like ``batch_sise`` or ``optim_wraper`` would otherwise train with the old value.
+
+A top-level variable of the config file (``train_pipeline``, ``max_epochs``) can
+be set, with a warning: the file copied its value into the sections that use
+it when it ran, so the warning names the key paths to set instead.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Sequence
+import warnings
+from typing import Any, Iterator, Sequence
 
 from kinetix.config.loader import format_key_path
+from kinetix.config.schema import ENGINE_KEYS, MMENGINE_ONLY_KEYS, OPTIONAL_SECTIONS
 from kinetix.errors import ConfigError
 
 _CLOSE = {")": "(", "]": "["}
@@ -52,6 +60,8 @@ def _balanced(text: str) -> bool:
 def parse_value(text: str) -> Any:
     """Parse one ``--cfg-options`` value (brackets must be balanced)."""
     text = text.strip("'\"").replace(" ", "")
+    if text and not text.strip(","):
+        return text  # delimiter=, : a comma, not an empty list
     if text.startswith("(") and text.endswith(")") and _wraps(text):
         return tuple(parse_value(item) for item in _split(text[1:-1]))
     if text.startswith("[") and text.endswith("]") and _wraps(text):
@@ -102,22 +112,76 @@ def _parse_scalar(text: str) -> Any:
 def apply_cfg_options(cfg: dict, options: dict[str, Any]) -> None:
     """Set each dotted key of ``options`` in ``cfg`` (in place).
 
-    A missing last key is added only at the top level (``work_dir``, ``load_from``...)
-    or in a dict with a ``type`` (its constructor checks the argument names later).
-    A missing top-level first key starts a new section: ``randomness.seed=0``.
-    Anything else that does not exist is an error naming the closest existing key.
+    A missing last key is added only at the top level, for a key kinetix reads
+    (``work_dir``, ``load_from``...), or in a dict with a ``type`` (its constructor
+    checks the argument names later). A missing optional section starts from a
+    dotted key: ``randomness.seed=0``. Anything else that does not exist is an
+    error naming the closest existing key.
     """
     for key, value in options.items():
         parts = key.split(".")
         if any(not p for p in parts):
             raise ConfigError(f"--cfg-options {key}: empty part in the key")
         if parts[0] not in cfg:
+            _check_new_top_level(cfg, parts)
             cfg[parts[0]] = _nest(parts[1:], value)
             continue
+        # Looked for before the change: a dotted key changes the value in place.
+        copies = None if parts[0] in ENGINE_KEYS else _copies(cfg, parts[0])
         node: Any = cfg
         for depth, part in enumerate(parts[:-1]):
             node = _child(node, parts, depth)
         _set(node, parts, value)
+        if copies is not None:
+            _warn_file_variable(parts, copies)
+
+
+def _check_new_top_level(cfg: dict, parts: list[str]) -> None:
+    key, name = format_key_path(parts), parts[0]
+    if name not in ENGINE_KEYS and name not in MMENGINE_ONLY_KEYS:
+        close = difflib.get_close_matches(name, [*cfg, *ENGINE_KEYS], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"--cfg-options {key}: the config has no key {name!r} and kinetix reads "
+                          f"no such key{hint}")
+    if len(parts) > 1 and name in ENGINE_KEYS and name not in OPTIONAL_SECTIONS:
+        raise ConfigError(f"--cfg-options {key}: the config has no {name} section, and one key "
+                          f"cannot make one; add the whole {name} to the config file")
+
+
+def _copies(cfg: dict, name: str) -> list[str]:
+    """Key paths outside ``name`` that hold a value equal to that of variable ``name``."""
+    value = cfg[name]
+    if value is None or isinstance(value, bool):
+        return []
+    return [format_key_path(path) for path in _paths_of(cfg, value) if path[0] != name]
+
+
+def _warn_file_variable(parts: list[str], copies: list[str]) -> None:
+    """Say that setting a variable of the config file changes no section that used it."""
+    key, name = format_key_path(parts), parts[0]
+    if copies:
+        where = ", ".join(format_key_path([c, *parts[1:]]) for c in copies[:4])
+        warnings.warn(f"--cfg-options {key}: {name} is a variable of the config file, not a key kinetix "
+                      f"reads; its value was copied where the file used it, so set {where} instead",
+                      stacklevel=3)
+    else:
+        warnings.warn(f"--cfg-options {key}: {name} is a variable of the config file, not a key kinetix "
+                      f"reads; sections that used it hold their own copy of its value", stacklevel=3)
+
+
+def _paths_of(node: Any, value: Any, path: tuple = ()) -> Iterator[list]:
+    """Key paths in ``node`` whose value equals ``value`` (same type too: 1 is not True)."""
+    if path and type(node) is type(value) and node == value:
+        yield list(path)
+        return
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, (list, tuple)):
+        items = enumerate(node)
+    else:
+        return
+    for k, v in items:
+        yield from _paths_of(v, value, path + (k,))
 
 
 def _nest(parts: list[str], value: Any) -> Any:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Callable, Sequence
+from typing import Annotated, Any, Callable, Sequence, Sized
 
 import numpy as np
 
+from kinetix.config import read_text
 from kinetix.data.decoding import UndecodableVideoError
 from kinetix.errors import ConfigError, DataError
-from kinetix.registry import DATASETS
+from kinetix.registry import DATASETS, Positive
 
 
 class BaseActionDataset:
@@ -64,16 +65,20 @@ class BaseActionDataset:
 
     # ---------------------------------------------------------------- parsing
     def _load(self) -> list[dict]:
-        if not os.path.isfile(self.ann_file):
+        if not os.path.exists(self.ann_file):
             raise DataError(f"{type(self).__name__}: ann_file not found: {self.ann_file}")
+        text = read_text(self.ann_file, "annotation file", DataError)
         infos: list[dict] = []
-        with open(self.ann_file, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                info = self._parse_line(line.strip(), f"{self.ann_file}:{lineno}")
-                info["_where"] = f"{self.ann_file}:{lineno}"
-                infos.append(info)
+        # Line numbers as an editor counts them: \n, \r\n or \r end a line.
+        for lineno, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+            if not line.strip():
+                continue
+            info = self._parse_line(line.strip(), f"{self.ann_file}:{lineno}")
+            info["_where"] = f"{self.ann_file}:{lineno}"
+            infos.append(info)
+        if not infos:
+            # Testing on nothing would "succeed" with no result at all.
+            raise DataError(f"annotation file {self.ann_file}: lists no samples")
         self._check_exist(infos)
         return infos
 
@@ -84,23 +89,38 @@ class BaseActionDataset:
         """Return (leading fields, label fields)."""
         parts = line.split(self.delimiter)
         fields, labels = parts[:n_fields], parts[n_fields:]
+        separated = f" separated by {self.delimiter!r}" if self.delimiter is not None else ""
         if len(fields) < n_fields or not labels:
-            raise DataError(f"{where}: expected {expected}, got {line!r}")
+            raise DataError(f"{where}: expected {expected}{separated}, got {line!r}")
+        if not self.multi_class and len(labels) > 1 and not all(_is_int(v) for v in labels):
+            # More fields than the line format has, and not a list of labels.
+            raise DataError(f"{where}: {len(parts)} fields where {expected} has {n_fields + 1}"
+                            f"{self._spaces_hint()}, got {line!r}")
         return fields, labels
 
+    def _spaces_hint(self) -> str:
+        if self.delimiter is not None:
+            return ""
+        return (" (does a path contain spaces? then separate the fields with another character "
+                "and set the dataset's delimiter)")
+
     def _parse_labels(self, labels: list[str], where: str) -> int | list[int]:
-        try:
-            values = [int(v) for v in labels]
-        except ValueError:
-            raise DataError(f"{where}: bad label {' '.join(labels)!r} (expected integer class ids)") from None
+        if not all(_is_int(v) for v in labels):
+            hint = self._spaces_hint() if len(labels) > 1 else ""
+            raise DataError(f"{where}: bad label {' '.join(labels)!r} (expected integer class ids){hint}")
+        values = [int(v) for v in labels]
         if not self.multi_class and len(values) != 1:
             raise DataError(f"{where}: {len(values)} labels on one line; set multi_class=True "
                             f"and num_classes for multi-label annotations")
-        for v in values:
-            if v < 0 or (self.num_classes is not None and v >= self.num_classes):
-                limit = f" (num_classes={self.num_classes})" if self.num_classes is not None else ""
-                raise DataError(f"{where}: label {v} out of range{limit}")
+        _check_range(values, self.num_classes, "num_classes", where)
         return values if self.multi_class else values[0]
+
+    def check_label_range(self, num_classes: int, owner: str) -> None:
+        """Every label must be a class the model has: below ``num_classes``, named by ``owner``
+        (``model.cls_head.num_classes``). Checked once the model is known, before any work."""
+        for info in self.data_list:
+            labels = info["label"] if isinstance(info["label"], list) else [info["label"]]
+            _check_range(labels, num_classes, owner, info["_where"])
 
     def _check_exist(self, infos: list[dict]) -> None:
         exists = os.path.isdir if self.path_key == "frame_dir" else os.path.exists
@@ -143,6 +163,21 @@ class BaseActionDataset:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.ann_file!r}, {len(self)} samples)"
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_range(labels: list[int], num_classes: int | None, owner: str, where: str) -> None:
+    for v in labels:
+        if v < 0 or (num_classes is not None and v >= num_classes):
+            limit = f" ({owner}={num_classes})" if num_classes is not None else ""
+            raise DataError(f"{where}: label {v} out of range{limit}")
 
 
 @DATASETS.register
@@ -203,14 +238,15 @@ class RawframeDataset(BaseActionDataset):
 class RepeatDataset:
     """mmengine's RepeatDataset: ``dataset`` seen ``times`` times per epoch (cheap short epochs)."""
 
-    def __init__(self, dataset: BaseActionDataset, times: int, lazy_init: bool = False) -> None:
-        if not isinstance(times, int) or times < 1:
-            raise ConfigError(f"RepeatDataset.times must be a positive integer, got {times!r}")
+    def __init__(self, dataset: Sized, times: Annotated[int, Positive], lazy_init: bool = False) -> None:
         self.dataset = dataset
         self.times = times
 
     def __len__(self) -> int:
         return self.times * len(self.dataset)
+
+    def check_label_range(self, num_classes: int, owner: str) -> None:
+        self.dataset.check_label_range(num_classes, owner)
 
     def __getitem__(self, index: int) -> dict:
         out = self.dataset[index % len(self.dataset)]
@@ -222,7 +258,7 @@ class RepeatDataset:
 class ConcatDataset:
     """mmengine's ConcatDataset: ``datasets`` one after the other."""
 
-    def __init__(self, datasets: Sequence[BaseActionDataset], lazy_init: bool = False,
+    def __init__(self, datasets: Sequence[Sized], lazy_init: bool = False,
                  ignore_keys: Any = None) -> None:
         if not datasets:
             raise ConfigError("ConcatDataset.datasets must not be empty")
@@ -231,6 +267,10 @@ class ConcatDataset:
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
+
+    def check_label_range(self, num_classes: int, owner: str) -> None:
+        for dataset in self.datasets:
+            dataset.check_label_range(num_classes, owner)
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):

@@ -1,41 +1,35 @@
-"""Check a whole config before any work starts.
+"""Check a whole config, and the paths a run writes to, before any work starts.
 
-Every ``type`` is looked up in its registry up front, so a typo in the test
-pipeline stops the run in the first second, not after an hour of training.
-Keys that only mean something to mmengine are accepted with one warning each.
+Every ``type`` is looked up in its registry up front, and every plain argument
+is checked against its constructor (see ``kinetix.registry.check_arguments``),
+so a typo in the test pipeline stops the run in the first second, not after an
+hour of training. Keys that only mean something to mmengine are accepted with
+one warning each. Output folders are created and written to once, so a work
+dir that cannot be written fails with the path and the OS's reason.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
 from typing import Any
 
+from kinetix.config.schema import ENGINE_KEYS, MMENGINE_ONLY_KEYS
 from kinetix.errors import ConfigError
 from kinetix.registry import (DATASETS, HOOKS, LOOPS, METRICS, MODELS, OPTIMIZERS, SAMPLERS,
-                              SCHEDULERS, check_types)
-
-# Top-level keys of mmengine configs that kinetix does not act on.
-MMENGINE_ONLY_KEYS = ("log_processor", "visualizer", "vis_backends", "log_level", "launcher",
-                      "experiment_name", "model_wrapper_cfg", "strategy",
-                      "compile", "cfg")
+                              SCHEDULERS, check_types, check_value)
 
 
 @LOOPS.register
 def EpochBasedTrainLoop(max_epochs: int, val_begin: int = 1, val_interval: int = 1) -> dict[str, Any]:
-    _positive("train_cfg", max_epochs=max_epochs, val_interval=val_interval)
+    # build() has checked the values: max_epochs and val_interval are positive ints.
     return {"max_epochs": max_epochs, "val_begin": val_begin, "val_interval": val_interval, "by_epoch": True}
 
 
 @LOOPS.register
 def IterBasedTrainLoop(max_iters: int, val_begin: int = 1, val_interval: int = 1000) -> dict[str, Any]:
-    _positive("train_cfg", max_iters=max_iters, val_interval=val_interval)
     return {"max_iters": max_iters, "val_begin": val_begin, "val_interval": val_interval, "by_epoch": False}
-
-
-def _positive(key_path: str, **values: Any) -> None:
-    for key, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{key_path}.{key}: expected a positive int, got {value!r}")
 
 
 @LOOPS.register
@@ -71,6 +65,9 @@ def _dataloader_types(cfg: dict, name: str) -> None:
 
 def check_config(cfg: dict, mode: str) -> None:
     """Raise a ConfigError naming the first problem; warn about ignored keys."""
+    for key, annotation in ENGINE_KEYS.items():
+        if key in cfg:
+            check_value(cfg[key], annotation, key)
     required = {"train": ("model", "train_dataloader", "train_cfg", "optim_wrapper"),
                 "test": ("model", "test_dataloader", "test_evaluator")}[mode]
     for key in required:
@@ -104,3 +101,34 @@ def warn_mmengine_only(cfg: dict[str, Any]) -> None:
         if key not in ("backend", "timeout"):
             warnings.warn(f"config key 'env_cfg.dist_cfg.{key}' is not honoured by kinetix (it reads "
                           f"backend and timeout); ignored", stacklevel=2)
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> None:
+    """Create folder ``path`` if needed and write a file in it; else one line with the path and why."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{what} {path}: is a file, not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        _probe(path)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot create or write this folder: {exc.strerror or exc}") from None
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> None:
+    """The folder of file ``path`` must exist and take a new file; else one line with the path and why."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ConfigError(f"{what} {path}: is a folder, not a file")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        _probe(folder)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot write in {folder}: {exc.strerror or exc}") from None
+
+
+def _probe(folder: str) -> None:
+    """Create and remove a file: only trying tells (read-only mounts, /proc, ACLs, root)."""
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".kinetix-probe-")
+    os.close(fd)
+    os.unlink(probe)

@@ -23,7 +23,7 @@ from kinetix.config import apply_cfg_options, dump_config, load_config
 from kinetix.data import build_dataloader
 from kinetix.dist import barrier, broadcast_object, get_rank, get_world_size, is_distributed
 from kinetix.engine.checkpoint import load_checkpoint, load_model_weights, write_atomic
-from kinetix.engine.config_check import check_config, train_loop_cfg
+from kinetix.engine.config_check import check_config, check_output_dir, check_output_file, train_loop_cfg
 from kinetix.engine.env import init_distributed, resolve_seed, select_device, set_random_seed
 from kinetix.engine.hooks import PRIORITIES, ValidationHook
 from kinetix.engine.inference import Predictions, predict
@@ -93,15 +93,45 @@ def prepare(opts: RunOptions, mode: str) -> Run:
     timestamp = broadcast_object(datetime.datetime.now().strftime("%Y%m%d_%H%M%S"))
     run_dir = work_dir / timestamp
     if get_rank() == 0:
+        check_output_dir(work_dir, "--work-dir" if opts.work_dir else "work_dir" if cfg.get("work_dir")
+                         else "work dir")
         run_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, work_dir / Path(opts.config).name)
+        # The run's own copy; the work dir's copy belongs to the last successful training run.
+        dump_config(cfg, run_dir / Path(opts.config).name)
     barrier()
     logger = setup_logger(run_dir / f"{timestamp}.log")
     logger.info(f"kinetix {__version__}, torch {torch.__version__}, device {device}, "
                 f"world size {get_world_size()}, config {opts.config}")
     for note in notes:
         logger.info(note)
+    if mode == "train" and not opts.resume and cfg.get("resume") is not True and get_rank() == 0:
+        _warn_other_checkpoints(work_dir)
     return Run(cfg, work_dir, run_dir, timestamp, device)
+
+
+def _warn_other_checkpoints(work_dir: Path) -> None:
+    """A fresh run overwrites another run's epoch_N.pth as it reaches N and leaves the rest."""
+    found = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: (len(p.name), p.name))  # epoch_2 before _10
+    found += sorted(work_dir.glob("best_*.pth"))
+    if found:
+        names = ", ".join(p.name for p in found[:8]) + (", ..." if len(found) > 8 else "")
+        get_logger().warning(f"work dir {work_dir} holds checkpoints of another run ({names}); this fresh "
+                             f"run overwrites the ones of the epochs it reaches and leaves the others. "
+                             f"Use --resume to continue that run, or another --work-dir")
+
+
+def keep_config(run: Run, opts: RunOptions) -> None:
+    """Put the merged config of a successful training run beside its checkpoints."""
+    if get_rank() == 0:
+        dump_config(run.cfg, run.work_dir / Path(opts.config).name)
+
+
+def check_labels(model: torch.nn.Module, loader: Any) -> None:
+    """Labels must be classes of the model's head: fail at the annotation's file:line, not mid-epoch."""
+    num_classes = getattr(getattr(model, "cls_head", None), "num_classes", None)
+    check = getattr(loader.dataset, "check_label_range", None)
+    if isinstance(num_classes, int) and check is not None:
+        check(num_classes, "model.cls_head.num_classes")
 
 
 def build_model(cfg: dict, device: torch.device) -> torch.nn.Module:
@@ -254,10 +284,12 @@ def train(opts: RunOptions) -> None:
     custom_imports = cfg.get("custom_imports")
     train_loader = build_dataloader(cfg["train_dataloader"], "train_dataloader", seed=seed,
                                     shuffle_default=True, custom_imports=custom_imports)
+    check_labels(model, train_loader)
     validation = None
     if not opts.no_validate and cfg.get("val_dataloader") and cfg.get("val_evaluator"):
         val_loader = build_dataloader(cfg["val_dataloader"], "val_dataloader", seed=seed, shuffle_default=False,
                                       for_eval=True, custom_imports=custom_imports)
+        check_labels(model, val_loader)
         metrics = build_metrics(cfg["val_evaluator"], "val_evaluator")
         skip_log = SkipLog()
         validation = ValidationHook(lambda trainer: _validate(model, val_loader, metrics, run, trainer, skip_log),
@@ -283,6 +315,7 @@ def train(opts: RunOptions) -> None:
                        if trainer.batches_done else ""))
     trainer.train()
     logger.info(f"Training done: {trainer.epoch} epochs, {trainer.iter} iterations, work dir {run.work_dir}")
+    keep_config(run, opts)
 
 
 def _resume_checkpoint(opts: RunOptions, cfg: dict, work_dir: Path) -> tuple[str | None, dict | None]:
@@ -316,6 +349,10 @@ def test(opts: RunOptions) -> dict[str, float]:
     if opts.dump and not opts.dump.endswith((".pkl", ".pickle")):
         raise ConfigError(f"--dump {opts.dump}: the file must end in .pkl or .pickle")
     run = prepare(opts, "test")
+    if opts.dump and get_rank() == 0:
+        check_output_file(opts.dump, "--dump")
+    if opts.show_dir:
+        check_output_dir(opts.show_dir, "--show-dir")
     cfg, logger = run.cfg, get_logger()
     model = build_model(cfg, run.device)
     ckpt = load_checkpoint(opts.checkpoint)
@@ -326,6 +363,7 @@ def test(opts: RunOptions) -> dict[str, float]:
     logger.info(f"Loaded checkpoint {opts.checkpoint}")
     loader = build_dataloader(cfg["test_dataloader"], "test_dataloader", seed=0, shuffle_default=False,
                               for_eval=True, custom_imports=cfg.get("custom_imports"))
+    check_labels(model, loader)
     metrics = build_metrics(cfg["test_evaluator"], "test_evaluator")
     on_batch = None
     if opts.show_dir or opts.show:

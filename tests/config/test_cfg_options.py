@@ -201,3 +201,39 @@ def test_empty_key_part(cfg):
 def test_format_key_path():
     assert format_key_path(["train_pipeline", 0, "type"]) == "train_pipeline.0.type"
     assert format_key_path([]) == ""
+
+
+def test_a_lone_comma_is_a_string():
+    # delimiter=, for annotation lists separated by commas
+    assert parse_cfg_options(["d=,", "e=','"]) == {"d": ",", "e": ","}
+    assert parse_one("1,") == [1]
+
+
+def test_unknown_first_key_part_suggests_a_section(cfg):
+    before = copy.deepcopy(cfg)
+    message = error_of(apply_cfg_options, cfg, {"optim_wraper.optimizer.lr": 0.5})
+    assert message.startswith("--cfg-options optim_wraper.optimizer.lr: the config has no key 'optim_wraper'")
+    assert message.endswith("did you mean 'optim_wrapper'?")
+    assert "did you mean 'work_dir'?" in error_of(apply_cfg_options, cfg, {"wrok_dir": "w"})
+    assert cfg == before
+
+
+def test_one_key_cannot_start_a_section_that_needs_its_structure(cfg):
+    message = error_of(apply_cfg_options, cfg, {"val_dataloader.num_workers": 0})
+    assert message.startswith("--cfg-options val_dataloader.num_workers: the config has no val_dataloader section")
+    assert "val_dataloader" not in cfg
+
+
+def test_setting_a_variable_of_the_file_names_the_copies_to_set(cfg):
+    cfg["train_dataloader"]["dataset"]["pipeline"] = copy.deepcopy(cfg["train_pipeline"])
+    with pytest.warns(UserWarning) as record:
+        apply_cfg_options(cfg, {"train_pipeline.0.clip_len": 4})
+    assert len(record) == 1
+    assert "set train_dataloader.dataset.pipeline.0.clip_len instead" in str(record[0].message)
+    assert cfg["train_pipeline"][0]["clip_len"] == 4  # set, though nothing reads it
+    assert cfg["train_dataloader"]["dataset"]["pipeline"][0]["clip_len"] == 1
+
+
+def test_keys_kinetix_reads_do_not_warn(cfg, recwarn):
+    apply_cfg_options(cfg, {"optim_wrapper.optimizer.lr": 0.1, "work_dir": "w", "randomness.seed": 0})
+    assert not recwarn.list

@@ -316,3 +316,27 @@ def test_bad_base_value(tmp_path, value):
     message = load_error(top)
     assert message.startswith(f"{top}:2:")
     assert "_base_" in message
+
+
+def test_config_that_is_not_utf8_names_file_byte_and_line(tmp_path):
+    base = tmp_path / "base.py"
+    base.write_bytes(b"a = 1\n# caf\xe9\n")
+    (tmp_path / "top.py").write_text("_base_ = 'base.py'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "top.py")
+    assert str(info.value) == f"config file {base}: not UTF-8 text (byte 0xe9 at line 2)"
+
+
+def test_config_that_is_a_folder(tmp_path):
+    (tmp_path / "cfg.py").mkdir()
+    with pytest.raises(ConfigError, match=r"cfg\.py: is a folder, not a file$"):
+        load_config(tmp_path / "cfg.py")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
+def test_unreadable_config_names_file_and_reason(tmp_path):
+    path = tmp_path / "cfg.py"
+    path.write_text("a = 1\n")
+    path.chmod(0)
+    with pytest.raises(ConfigError, match=r"config file .*cfg\.py: cannot read it: Permission denied"):
+        load_config(path)

@@ -172,3 +172,69 @@ def test_evaluation_loaders_do_not_pad(synth):
     with pytest.warns(UserWarning, match=r"test_dataloader\.sampler\.round_up=True is ignored"):
         loader = build_dataloader(padded, "test_dataloader", 0, False, for_eval=True)
     assert not loader.sampler.round_up
+
+
+def test_annotation_file_that_is_not_utf8_names_byte_and_line(tmp_path):
+    ann = tmp_path / "list.txt"
+    ann.write_bytes(b"a.mp4 0\r\nb.mp4 1\r\n\xff.mp4 2\r\n")
+    with pytest.raises(DataError) as info:
+        VideoDataset(str(ann), [], data_prefix=dict(video=str(tmp_path)))
+    assert str(info.value) == f"annotation file {ann}: not UTF-8 text (byte 0xff at line 3)"
+
+
+def test_line_numbers_count_every_line_ending(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    ann = write(tmp_path / "list.txt", "a.mp4 0\r\na.mp4 1\ra.mp4 x\n")
+    with pytest.raises(DataError, match=r"list\.txt:3: bad label 'x'"):
+        VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)))
+
+
+def test_an_empty_annotation_list_is_an_error(tmp_path):
+    ann = write(tmp_path / "list.txt", "\n  \n")
+    with pytest.raises(DataError, match=r"^annotation file .*list\.txt: lists no samples$"):
+        VideoDataset(ann, [])
+
+
+def test_a_path_with_spaces_is_not_called_a_bad_label(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    ann = write(tmp_path / "list.txt", "a.mp4 0\nmy video.mp4 3\n")
+    with pytest.raises(DataError) as info:
+        VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)))
+    message = str(info.value)
+    assert "list.txt:2: 3 fields where 'path label' has 2" in message and "spaces" in message
+    assert "bad label" not in message
+    # with multi_class, extra fields are labels: a word among them is a bad label, with the same hint
+    with pytest.raises(DataError, match=r"list\.txt:2: bad label 'video\.mp4 3'.*spaces"):
+        VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)), multi_class=True, num_classes=8)
+
+
+def test_another_delimiter_allows_spaces_in_paths(tmp_path):
+    (tmp_path / "my video.mp4").write_bytes(b"")
+    ann = write(tmp_path / "list.txt", "my video.mp4,3\n")
+    ds = VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)), delimiter=",")
+    assert ds.data_list[0]["filename"] == str(tmp_path / "my video.mp4") and ds.data_list[0]["label"] == 3
+    ann = write(tmp_path / "spaced.txt", "my video.mp4 3\n")
+    with pytest.raises(DataError, match=r"spaced\.txt:1: expected 'path label' separated by ','"):
+        VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)), delimiter=",")
+
+
+def test_labels_checked_against_the_model_through_wrappers(tmp_path):
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    good = dict(type="VideoDataset", ann_file=write(tmp_path / "good.txt", "a.mp4 0\nb.mp4 4\n"),
+                data_prefix=dict(video=str(tmp_path)), pipeline=[])
+    bad = dict(good, ann_file=write(tmp_path / "bad.txt", "a.mp4 1\n\nb.mp4 5\n"))
+    ds = build_dataset(dict(type="ConcatDataset", datasets=[good, dict(type="RepeatDataset", dataset=bad, times=2)]),
+                       "train_dataloader.dataset")
+    ds.check_label_range(6, "model.cls_head.num_classes")
+    with pytest.raises(DataError) as info:
+        ds.check_label_range(5, "model.cls_head.num_classes")
+    assert str(info.value) == f"{tmp_path / 'bad.txt'}:3: label 5 out of range (model.cls_head.num_classes=5)"
+
+
+def test_repeat_times_is_a_positive_int(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    inner = dict(type="VideoDataset", ann_file=write(tmp_path / "l.txt", "a.mp4 0\n"),
+                 data_prefix=dict(video=str(tmp_path)), pipeline=[])
+    with pytest.raises(ConfigError, match=r"^train_dataloader\.dataset\.times: expected a positive int, got 0$"):
+        build_dataset(dict(type="RepeatDataset", dataset=inner, times=0), "train_dataloader.dataset")
