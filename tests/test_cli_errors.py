@@ -80,13 +80,14 @@ def test_video_that_does_not_exist(tmp_path, capsys, tiny_synthetic, synthetic_o
     assert "ghost.mp4" in err and f"{ann}:33" in err
 
 
-def test_test_with_missing_checkpoint_and_url(tmp_path, capsys, synthetic_options):
+def test_test_with_missing_checkpoint_and_url(tmp_path, capsys, synthetic_options, monkeypatch):
     err = one_line_error(capsys, [TSM, str(tmp_path / "none.pth"), "--work-dir", str(tmp_path / "w"),
                                   "--cfg-options", *synthetic_options()], cli.test_main)
     assert f"checkpoint not found: {tmp_path / 'none.pth'}" in err
-    err = one_line_error(capsys, [TSM, "https://example.com/tsm.pth", "--work-dir", str(tmp_path / "w"),
+    monkeypatch.setenv("KINETIX_HOME", str(tmp_path / "cache"))
+    err = one_line_error(capsys, [TSM, "http://127.0.0.1:9/tsm.pth", "--work-dir", str(tmp_path / "w"),
                                   "--cfg-options", *synthetic_options()], cli.test_main)
-    assert "not supported yet" in err
+    assert "checkpoint http://127.0.0.1:9/tsm.pth: download failed: " in err  # nothing listens on port 9
 
 
 def test_dump_must_be_a_pickle(tmp_path, capsys, synthetic_options):

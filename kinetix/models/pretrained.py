@@ -17,7 +17,6 @@ so a static clip gives the 2D network's response.
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
@@ -26,6 +25,7 @@ from torch import nn
 
 from kinetix.errors import CheckpointError
 from kinetix.models.layers import ConvModule
+from kinetix.utils.download import is_remote, resolve
 from kinetix.utils.safe_load import safe_torch_load
 
 _KEY = "model.backbone.pretrained"
@@ -33,16 +33,16 @@ _BN_FIELDS = ("weight", "bias", "running_mean", "running_var")
 
 
 def read_state_dict(path: str, key: str = _KEY) -> dict[str, torch.Tensor]:
-    """Read a state dict from a local file, refusing URLs with a clear message.
+    """Read a state dict from a local file, an http(s) URL or ``torchvision://NAME``.
 
-    ``weights_only=True``: a checkpoint is data and must never run code.
+    URLs are downloaded once into the cache (``kinetix.utils.download``); the file is
+    read as data only, never running code from it (``kinetix.utils.safe_load``).
     """
-    if "://" in path:
-        raise CheckpointError(f"{key}: downloading {path!r} is not supported yet; download it and "
-                              f"give a local path, or set pretrained=None")
-    if not os.path.isfile(path):
+    local = resolve(path, f"{key}:")
+    if not local.is_file():
         raise CheckpointError(f"{key}: no such file {path!r}")
-    obj = safe_torch_load(path, what=key)
+    cached = f" (cached at {local})" if is_remote(path) else ""
+    obj = safe_torch_load(local, label=f"{key}: {path}{cached}")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

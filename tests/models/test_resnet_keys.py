@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,10 @@ import kinetix.models  # noqa: F401
 from kinetix.errors import CheckpointError, ConfigError
 from kinetix.models import ResNet, ResNet3d, ResNetTSM
 from kinetix.registry import MODELS, build
+from kinetix.utils import download
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))
+from http_files import serve  # noqa: E402  (the test HTTP server)
 
 I3D_BACKBONE = dict(type="ResNet3d", pretrained2d=True, pretrained=None, depth=50,
                     conv1_kernel=(5, 7, 7), conv1_stride_t=2, pool1_stride_t=2,
@@ -165,16 +171,6 @@ def test_norm_cfg_requires_grad_false() -> None:
 
 # ---- pretrained weights ----
 
-def test_pretrained_url_is_refused_with_one_line() -> None:
-    for url in ("torchvision://resnet50", "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"):
-        model = ResNet(depth=18, base_channels=8, pretrained=url)  # building never downloads
-        with pytest.raises(CheckpointError) as info:
-            model.init_weights()
-        assert str(info.value) == (f"model.backbone.pretrained: downloading {url!r} is not "
-                                   f"supported yet; download it and give a local path, or set "
-                                   f"pretrained=None")
-
-
 def test_pretrained_missing_file(tmp_path) -> None:
     model = ResNet3d(depth=18, base_channels=8, pretrained=str(tmp_path / "nope.pth"))
     with pytest.raises(CheckpointError, match="no such file"):
@@ -276,3 +272,47 @@ def test_shape_mismatch_is_skipped_with_a_warning(tmp_path) -> None:
     model = ResNet(depth=18, base_channels=8, in_channels=2, pretrained=path)  # e.g. flow
     with pytest.warns(UserWarning, match=r"not loaded: conv1.weight \(shape"):
         model.init_weights()
+
+
+# ---- pretrained weights from URLs ----
+
+def _assert_loaded(model: ResNet, source: ResNet) -> None:
+    expected = source.state_dict()
+    for key, value in model.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            torch.testing.assert_close(value, expected[key], msg=key)
+
+
+def test_pretrained_torchvision_name_through_a_mirror(tmp_path, monkeypatch) -> None:
+    path, source = _torchvision_file(tmp_path)
+    data = Path(path).read_bytes()
+    # Real torchvision names carry the real file's hash: serve the fake under its own one.
+    name = f"resnet18-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    monkeypatch.setitem(download.TORCHVISION_FILES, "resnet18", name)
+    monkeypatch.setenv("KINETIX_HOME", str(tmp_path / "home"))
+    with serve({f"tv/{name}": data}) as server:
+        monkeypatch.setenv("KINETIX_TORCHVISION_URL", server.url("tv"))
+        for _ in range(2):
+            model = ResNet(depth=18, base_channels=8, pretrained="torchvision://resnet18")  # no download yet
+            assert server.count(f"tv/{name}") <= 1
+            model.init_weights()
+            _assert_loaded(model, source)
+        assert server.count(f"tv/{name}") == 1
+    assert (tmp_path / "home" / "checkpoints" / name).read_bytes() == data
+
+
+def test_pretrained_http_url_and_its_errors(tmp_path, monkeypatch) -> None:
+    path, source = _torchvision_file(tmp_path)
+    monkeypatch.setenv("KINETIX_HOME", str(tmp_path / "home"))
+    with serve({"r18.pth": Path(path).read_bytes(), "notes.pth": b"top1 0.7\n"}) as server:
+        model = ResNet3d(depth=18, base_channels=8, pretrained=server.url("r18.pth"), pretrained2d=True)
+        model.init_weights()
+        torch.testing.assert_close(model.conv1.conv.weight.sum(2), source.conv1.conv.weight)
+        for name, says in (("missing.pth", "download failed: HTTP 404 Not Found"),
+                           ("notes.pth", "not a torch checkpoint (neither a zip archive nor a pickle)")):
+            url = server.url(name)
+            with pytest.raises(CheckpointError) as info:
+                ResNet(depth=18, base_channels=8, pretrained=url).init_weights()
+            assert "\n" not in str(info.value)
+            assert str(info.value).startswith(f"model.backbone.pretrained: {url}")
+            assert str(info.value).endswith(says)
