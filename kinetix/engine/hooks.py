@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from kinetix.dist import all_reduce_mean_, barrier, get_rank, get_world_size
-from kinetix.engine.checkpoint import save_checkpoint, write_atomic
+from kinetix.engine.checkpoint import remove_stale_temp_files, save_checkpoint, write_atomic
 from kinetix.engine.logs import format_line, get_logger
 from kinetix.engine.trainer import Hook, Trainer
 from kinetix.errors import ConfigError
@@ -188,6 +188,11 @@ class CheckpointHook(Hook):
 
     def before_train(self, trainer: Trainer) -> None:
         self.dir = Path(self.out_dir) if self.out_dir else trainer.work_dir
+        if get_rank() == 0 and self.dir.is_dir():
+            # What a killed save left behind; nothing of this run is being written yet.
+            removed = remove_stale_temp_files(self.dir)
+            if removed:
+                get_logger().info(f"Removed {len(removed)} temporary file(s) of interrupted saves in {self.dir}")
         # Checkpoints already on disk count towards max_keep_ckpts (a resumed run).
         done = trainer.epoch if self.by_epoch else trainer.iter
         found = sorted(self.dir.glob(f"{self._prefix}_*.pth"), key=_number)
