@@ -72,8 +72,9 @@ def _run(body: Callable[[], object]) -> int:
     # Imported here so that `--help` answers without importing torch.
     from kinetix import dist
     from kinetix.engine.env import shutdown_distributed
+    from kinetix.engine.logs import one_line_warning
     # Warnings about the config come before the log is set up: one line each there too.
-    warnings.formatwarning = _one_line_warning
+    warnings.formatwarning = lambda *args, **kwargs: one_line_warning(*args, **kwargs) + "\n"
     try:
         body()
     except BaseException as exc:  # noqa: BLE001 - every failure gets an exit status
@@ -142,10 +143,6 @@ def _exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
-    return f"{category.__name__}: {message}\n"
 
 
 def _one_line(exc: KinetixError) -> str:

@@ -47,7 +47,7 @@ def setup_logger(log_file: Path | None) -> logging.Logger:
         logger.addHandler(file_handler)
     # Python warnings (undecodable videos, ignored config keys) go to the same
     # places, as one line each rather than with the source line that raised them.
-    warnings.formatwarning = _one_line_warning
+    warnings.formatwarning = one_line_warning
     logging.captureWarnings(True)
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.handlers = logger.handlers
@@ -55,7 +55,8 @@ def setup_logger(log_file: Path | None) -> logging.Logger:
     return logger
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+def one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """``Category: message``, without the source line that raised it."""
     return f"{category.__name__}: {message}"
 
 
