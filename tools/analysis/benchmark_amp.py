@@ -13,7 +13,8 @@ processes only ever slows a run down).
 - --amp: what kinetix runs for ``--amp`` on this CPU (its log's ``Precision:`` line is shown).
 - forced bf16: ``--amp`` with the native-bf16 check patched to say yes, i.e. bf16 autocast
   whatever the CPU. Only the first ``--bf16-iters`` batches (it can be very slow), beside
-  fp32 over the same batches; its epoch is estimated as fp32's epoch x their ratio.
+  fp32 over the same batches (a few prefetched batches run faster than a whole epoch's, so
+  compare it with that row); its epoch is estimated as s/iter x iterations per epoch.
 
 Where this CPU has native bf16, the three modes run again in a child process with torch
 and oneDNN capped at AVX2 (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2): the
@@ -79,19 +80,18 @@ def run_modes(args: argparse.Namespace, label: str) -> None:
                     work_dir = Path(tmp) / f"run{sum(map(len, runs.values()))}"
                     runs[name].append(measure(args.config, work_dir, amp, options + extra))
     best = {name: min(results, key=lambda r: r["per_iter"]) for name, results in runs.items()}
-    fp32_epoch = min(r["epoch"] for r in runs["fp32"])
+    iters_per_epoch = -(-len(lines) // batch)
     fp32_few = best[f"fp32, first {args.bf16_iters} iterations"]["per_iter"]
     for name, (amp, extra, force) in modes.items():
         r = best[name]
+        note = r["note"]
         if not extra:
             epoch = f"{min(x['epoch'] for x in runs[name]):.1f}"
         elif force:
-            # A few batches, all prefetched: not comparable with a whole epoch's iterations,
-            # so the epoch is fp32's, scaled by the ratio to fp32 over the same batches.
-            epoch = f"~{fp32_epoch * r['per_iter'] / fp32_few:.1f} (estimated)"
+            epoch = f"~{r['per_iter'] * iters_per_epoch:.1f} (s/iter x {iters_per_epoch})"
+            note = f"bf16 autocast, forced (policy bypassed): x{r['per_iter'] / fp32_few:.1f} the fp32 row above"
         else:
-            epoch = "(baseline of the next row)"
-        note = "bf16 autocast, forced (policy bypassed)" if force else r["note"]
+            epoch = "(same batches as the next row)"
         each = ", ".join(f"{x['per_iter']:.3f}" for x in runs[name])
         print(f"| {name} | {note} | {r['per_iter']:.3f} | {r['step']:.3f} | {epoch} | {r['iters']} | {each} |",
               flush=True)
