@@ -98,9 +98,18 @@ def resolve(source: str | os.PathLike, what: str = "checkpoint", timeout: float 
     return Path(source)
 
 
+def cached_path(url: str, what: str = "checkpoint") -> Path:
+    """Where ``url`` is (or will be) cached.
+
+    Each URL has its own folder (a hash of the URL): two servers' ``epoch_20.pth``
+    are different files, and one must never be mistaken for the other.
+    """
+    return cache_dir() / hashlib.sha256(url.encode()).hexdigest()[:16] / _file_name(url, what)
+
+
 def download(url: str, what: str = "checkpoint", timeout: float = TIMEOUT_S) -> Path:
     """The cached copy of ``url``, downloading it first if no process has yet."""
-    target = cache_dir() / _file_name(url, what)
+    target = cached_path(url, what)
     if target.is_file():
         return target
     try:

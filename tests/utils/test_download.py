@@ -40,8 +40,8 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
 
 
 def _cache_listing(home: Path) -> list[str]:
-    folder = home / "checkpoints"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    folder = home / "checkpoints"  # one sub-folder per URL
+    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
 def test_url_is_downloaded_once_then_read_offline(kinetix_home) -> None:
@@ -55,7 +55,8 @@ def test_url_is_downloaded_once_then_read_offline(kinetix_home) -> None:
         assert server.count(name) == 1
     # The server is gone: the cached copy is all there is.
     assert load_checkpoint(url)["meta"] == {"epoch": 2}
-    cached = kinetix_home / "checkpoints" / name
+    cached = dl.cached_path(url)
+    assert cached.parent.parent == kinetix_home / "checkpoints"
     assert cached.read_bytes() == data
     assert cached.stat().st_mode & 0o777 == 0o666 & ~current_umask()
     assert _cache_listing(kinetix_home) == [name, f"{name}.lock"]  # no temp file left
@@ -176,6 +177,16 @@ def test_two_processes_download_the_same_url_once(kinetix_home) -> None:
     spans = [tuple(out.split()) for out, _ in results]
     starts, ends = [float(s[0]) for s in spans], [float(s[1]) for s in spans]
     assert max(starts) < min(ends), "the two downloads did not overlap; the test proves nothing"
-    assert {s[2] for s in spans} == {str(kinetix_home / "checkpoints" / name)}
+    assert len({s[2] for s in spans}) == 1 and spans[0][2].startswith(str(kinetix_home / "checkpoints"))
     assert requests == 1
-    assert (kinetix_home / "checkpoints" / name).read_bytes() == data
+    assert Path(spans[0][2]).read_bytes() == data
+
+
+def test_two_urls_of_the_same_file_name_are_two_cache_entries(kinetix_home) -> None:
+    # Every run folder has an epoch_20.pth: a second server's must not be served from the first's.
+    one, two = _checkpoint_bytes(1.0), _checkpoint_bytes(2.0)
+    with serve({"a/epoch_20.pth": one, "b/epoch_20.pth": two}) as server:
+        first = load_checkpoint(server.url("a/epoch_20.pth"))
+        second = load_checkpoint(server.url("b/epoch_20.pth"))
+    assert float(first["state_dict"]["fc.weight"][0, 0]) == 1.0
+    assert float(second["state_dict"]["fc.weight"][0, 0]) == 2.0
