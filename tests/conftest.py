@@ -1,10 +1,23 @@
 """Shared fixtures: a tiny synthetic dataset, generated once per test session."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 from kinetix.data import generate_synthetic
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_download_cache(tmp_path_factory):
+    """No test writes into the user's ~/.cache/kinetix (launched jobs inherit it too)."""
+    old = os.environ.get("KINETIX_HOME")
+    os.environ["KINETIX_HOME"] = str(tmp_path_factory.mktemp("kinetix_home"))
+    yield
+    if old is None:
+        os.environ.pop("KINETIX_HOME", None)
+    else:
+        os.environ["KINETIX_HOME"] = old
 
 
 @pytest.fixture(scope="session")
