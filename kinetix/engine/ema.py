@@ -10,14 +10,13 @@ weights under ``ema_state_dict``; resuming puts each back where it belongs.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Annotated, Any, Iterator, Literal
 
 import torch
 from torch import nn
 
 from kinetix.engine.trainer import Hook, Trainer
-from kinetix.errors import ConfigError
-from kinetix.registry import HOOKS
+from kinetix.registry import HOOKS, Between
 
 
 def _module(trainer: Trainer) -> nn.Module:
@@ -28,16 +27,11 @@ def _module(trainer: Trainer) -> nn.Module:
 class EMAHook(Hook):
     priority = 49  # mmengine's: just before the NORMAL hooks
 
-    def __init__(self, ema_type: str = "ExponentialMovingAverage", momentum: float = 0.0002,
-                 interval: int = 1, update_buffers: bool = False, begin_iter: int = 0,
-                 begin_epoch: int = 0, strict_load: bool = False) -> None:
-        if ema_type != "ExponentialMovingAverage":
-            raise ConfigError(f"custom_hooks EMAHook.ema_type: only 'ExponentialMovingAverage' is "
-                              f"supported, got {ema_type!r}")
-        if not isinstance(momentum, (int, float)) or isinstance(momentum, bool) or not 0 < momentum < 1:
-            raise ConfigError(f"custom_hooks EMAHook.momentum: expected a number in (0, 1), got {momentum!r}")
-        if not isinstance(interval, int) or interval < 1:
-            raise ConfigError(f"custom_hooks EMAHook.interval: expected a positive int, got {interval!r}")
+    def __init__(self, ema_type: Literal["ExponentialMovingAverage"] = "ExponentialMovingAverage",
+                 momentum: Annotated[float, Between(0, 1)] = 0.0002, interval: int = 1,
+                 update_buffers: bool = False, begin_iter: int = 0, begin_epoch: int = 0,
+                 strict_load: bool = False) -> None:
+        # The registry has checked the values against these annotations (and `interval` > 0).
         self.momentum, self.interval, self.update_buffers = float(momentum), interval, update_buffers
         self.begin_iter, self.begin_epoch = begin_iter, begin_epoch
         self.average: dict[str, torch.Tensor] = {}  # name -> averaged tensor

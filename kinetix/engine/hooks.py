@@ -174,8 +174,6 @@ class CheckpointHook(Hook):
         _warn_ignored("default_hooks.checkpoint", ignored)
         if rule not in (None, "greater", "less"):
             raise ConfigError(f"default_hooks.checkpoint.rule: {rule!r} is not 'greater' or 'less'")
-        if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
-            raise ConfigError(f"default_hooks.checkpoint.interval: expected a positive int, got {interval!r}")
         self.interval, self.by_epoch, self.max_keep = interval, by_epoch, max_keep_ckpts
         self.save_last, self.save_best, self.rule = save_last, save_best, rule
         self.save_optimizer, self.out_dir = save_optimizer, out_dir

@@ -66,3 +66,15 @@ def test_a_bad_priority_names_the_key(priority):
 def test_custom_hooks_must_be_a_list():
     with pytest.raises(ConfigError, match="custom_hooks: expected a list"):
         hooks_for(dict(type="RecordingHook"))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(momentum=5), r"custom_hooks\.0\.momentum: expected .*between 0 and 1, got 5"),
+    (dict(ema_type="StochasticWeightAverage"), r"custom_hooks\.0\.ema_type: expected one of 'ExponentialMovingAverage'"),
+    (dict(interval=0), r"custom_hooks\.0\.interval: expected a positive int, got 0"),
+])
+def test_ema_hook_settings_are_checked(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        hooks_for([dict(type="EMAHook", **bad)])
+    from kinetix.engine.ema import EMAHook
+    assert any(isinstance(h, EMAHook) for h in hooks_for([dict(type="EMAHook", momentum=0.001)]))
