@@ -104,14 +104,13 @@ def run_with_kills(config: Path, work_dir: Path, options: list[str], points: lis
         assert runs < len(points) + 3, "the run never finished"
 
 
-def kill_points(rng: random.Random, count: int) -> list[str]:
-    """Kills in a checkpoint write, before last_checkpoint names a new file, right after a
-    step, alternating with kills at a random time after training starts."""
+def kill_points(rng: random.Random, count: int, latest: float = 1.5) -> list[str]:
+    """Kills in a checkpoint write, before last_checkpoint names a new file and right after a
+    step (these always kill: together they leave at least 6 of the 8 steps to do), then kills
+    at random times after training starts (a late one may find the run already finished)."""
     fixed = ["save:2", "pointer:1", "step:1", "save:1"]
-    points = []
-    for i in range(count):
-        points.append(fixed[(i // 2) % len(fixed)] if i % 2 == 0 else f"timer:{rng.uniform(0.05, 1.5):.2f}")
-    return points
+    timed = [f"timer:{rng.uniform(0.05, latest):.2f}" for _ in range(max(0, count - len(fixed)))]
+    return (fixed + timed)[:count]
 
 
 def test_sigkill_anywhere_then_resume_gives_the_same_weights(resume_setup, tmp_path):
@@ -139,7 +138,8 @@ if __name__ == "__main__":  # the harness at a larger size, for the figures in d
         generate_synthetic(str(tmp / "data"), seed=0, num_train=4, num_val=1, num_test=2, size=32, frames=(8, 12))
         config = tmp / "resumable.py"
         config.write_text(f"_base_ = [{str(TSM)!r}]\n{BODY}")
-        options = ["model.backbone.base_channels=8", "model.cls_head.in_channels=64", "train_cfg.max_epochs=2",
+        # 6 epochs (24 steps), so that many kills land before the end.
+        options = ["model.backbone.base_channels=8", "model.cls_head.in_channels=64", "train_cfg.max_epochs=6",
                    "train_dataloader.num_workers=2", "default_hooks.logger.interval=1", "train_cfg.val_interval=1"]
         for split in ("train", "val", "test"):
             options += [f"{split}_dataloader.batch_size=8",
@@ -148,7 +148,8 @@ if __name__ == "__main__":  # the harness at a larger size, for the figures in d
         options += ["val_dataloader.num_workers=0", "val_dataloader.persistent_workers=False"]
         start = time.perf_counter()
         assert train(config, tmp / "straight", options).returncode == 0
-        killed, runs = run_with_kills(config, tmp / "killed", options, kill_points(random.Random(1), count))
-        diff = max_difference(weights(tmp / "killed" / "iter_8.pth"), weights(tmp / "straight" / "iter_8.pth"))
+        points = kill_points(random.Random(1), count, latest=0.4)
+        killed, runs = run_with_kills(config, tmp / "killed", options, points)
+        diff = max_difference(weights(tmp / "killed" / "iter_24.pth"), weights(tmp / "straight" / "iter_24.pth"))
         print(f"{killed} SIGKILLs in {runs} runs ({count} points planned); largest weight difference "
               f"from the uninterrupted run: {diff}; {time.perf_counter() - start:.0f} s")

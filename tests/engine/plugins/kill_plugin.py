@@ -46,7 +46,9 @@ class KillHook(Hook):
 
     def before_train(self, trainer) -> None:
         if KIND == "timer":
-            threading.Timer(float(COUNT), _die).start()
+            timer = threading.Timer(float(COUNT), _die)
+            timer.daemon = True  # a run that ends first is not held up by it
+            timer.start()
 
     def after_step(self, trainer, outputs) -> None:
         self.steps += 1
