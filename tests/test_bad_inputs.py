@@ -388,8 +388,10 @@ def test_a_fresh_run_into_a_work_dir_with_checkpoints_warns_and_keeps_its_config
     work.mkdir()
     for epoch in range(1, 7):
         (work / f"epoch_{epoch}.pth").write_bytes(b"another run")
+    (work / "iter_40.pth").write_bytes(b"another run")
     assert cli.train_main(ctx.train("train_cfg.val_interval=1")) == 0
     out = capsys.readouterr().out
     assert f"work dir {work} holds checkpoints of another run" in out and "epoch_6.pth" in out
+    assert "iter_40.pth" in out
     assert (work / "epoch_1.pth").read_bytes() != b"another run"  # what the warning announced
     assert load_config(work / Path(TSM).name)["train_cfg"]["max_epochs"] == 1

@@ -111,8 +111,9 @@ def prepare(opts: RunOptions, mode: str) -> Run:
 
 def _warn_other_checkpoints(work_dir: Path) -> None:
     """A fresh run overwrites another run's epoch_N.pth as it reaches N and leaves the rest."""
-    found = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: (len(p.name), p.name))  # epoch_2 before _10
-    found += sorted(work_dir.glob("best_*.pth"))
+    by_number = lambda p: (len(p.name), p.name)  # noqa: E731  (epoch_2 before epoch_10)
+    found = [*sorted(work_dir.glob("epoch_*.pth"), key=by_number), *sorted(work_dir.glob("iter_*.pth"), key=by_number),
+             *sorted(work_dir.glob("best_*.pth"))]
     if found:
         names = ", ".join(p.name for p in found[:8]) + (", ..." if len(found) > 8 else "")
         get_logger().warning(f"work dir {work_dir} holds checkpoints of another run ({names}); this fresh "
