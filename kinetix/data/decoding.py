@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import stat
 import warnings
 from typing import Any
 
@@ -78,6 +79,9 @@ class VideoReader:
     def _open(self) -> None:
         """(Re)open the container: the surest way back to the first frame."""
         self.close()
+        # Only regular files: FFmpeg would wait for ever on a FIFO (or a device) named .mp4.
+        if not stat.S_ISREG(os.stat(self.path).st_mode):
+            raise UndecodableVideoError(self.path, "not a regular file")
         self._container = av.open(self.path)
         if not self._container.streams.video:
             raise UndecodableVideoError(self.path, "no video stream")

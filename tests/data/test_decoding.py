@@ -158,3 +158,15 @@ def test_raw_frame_decode(tmp_path):
     (frame_dir / "img_00003.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(UndecodableVideoError, match="img_00003.jpg"):
         decode(dict(frame_dir=str(frame_dir), frame_inds=np.array([3])))
+
+
+def test_a_fifo_named_mp4_is_skipped_not_waited_on(tmp_path):
+    # FFmpeg would block for ever reading a FIFO that nobody writes: run it in a child with a limit.
+    import subprocess
+    import sys
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    code = ("from kinetix.data.decoding import VideoReader, UndecodableVideoError\n"
+            "try:\n    VideoReader(%r)\nexcept UndecodableVideoError as exc:\n    print(exc.reason)\n" % str(fifo))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "not a regular file", proc.stderr[-2000:]
