@@ -170,3 +170,13 @@ def test_a_fifo_named_mp4_is_skipped_not_waited_on(tmp_path):
             "try:\n    VideoReader(%r)\nexcept UndecodableVideoError as exc:\n    print(exc.reason)\n" % str(fifo))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "not a regular file", proc.stderr[-2000:]
+
+
+def test_the_reused_colour_converter_gives_pyavs_own_pixels(coded_video):
+    reader = VideoReader(coded_video)
+    ours = reader.decode_all()
+    reader.close()
+    with av.open(coded_video) as container:
+        reference = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(ours) == len(reference) == N_FRAMES
+    assert all(np.array_equal(a, b) for a, b in zip(ours, reference))
