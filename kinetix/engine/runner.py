@@ -32,7 +32,7 @@ from kinetix.engine.optim import build_optimizer
 from kinetix.engine.precision import training_precision
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.trainer import Hook, Trainer
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, DataError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
 from kinetix.utils.imports import import_custom_modules
 
@@ -372,15 +372,21 @@ def test(opts: RunOptions) -> dict[str, float]:
         on_batch = Visualizer(opts.show_dir, opts.show, opts.interval, opts.wait_time,
                               cfg.get("test_dataloader", {}).get("dataset", {}).get("classes"))
     preds = predict(model, loader, run.device, amp=opts.amp, on_batch=on_batch, progress=True)
+    total = len(loader.dataset)
+    if len(preds) == 0:
+        raise DataError(f"test: none of the {total} video(s) of {cfg['test_dataloader']['dataset'].get('ann_file')} "
+                        f"could be decoded (first: {preds.skipped[0] if preds.skipped else '?'}); no metric")
     results = compute_metrics(metrics, preds)
     n = len(loader)
     logger.info(format_line(f"Epoch(test) [{n}/{n}]", results))
-    logger.info(f"Predicted {preds.evaluated} sample(s) on {get_world_size()} process(es), "
-                f"{len(preds)} distinct")
+    # Over how many samples the metrics were computed: skipped videos are not in them.
+    logger.info(f"Tested {len(preds)} of {total} videos, {len(preds.skipped)} skipped "
+                f"({preds.evaluated} predictions on {get_world_size()} process(es))")
     if preds.skipped and get_rank() == 0:
         logger.warning(f"skipped {len(preds.skipped)} undecodable video(s): {', '.join(preds.skipped[:5])}")
     if get_rank() == 0:
         text = json.dumps({**results, "checkpoint": str(opts.checkpoint), "num_samples": len(preds),
+                           "num_videos": total, "num_skipped": len(preds.skipped),
                            "num_evaluated": preds.evaluated, "skipped": preds.skipped}, indent=2)
         for path in (run.run_dir / f"{run.timestamp}.json", run.work_dir / "test_metrics.json"):
             write_atomic(path, text)

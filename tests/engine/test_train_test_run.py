@@ -196,3 +196,29 @@ def test_iteration_based_training_with_iteration_checkpoints(synthetic_options, 
     assert list(work.glob("best_acc_top1_iter_*.pth"))
     assert torch.load(work / "iter_6.pth", weights_only=True)["meta"]["iter"] == 6
     assert (work / "last_checkpoint").read_text().strip().endswith("iter_6.pth")
+
+
+def test_test_results_say_over_how_many_videos_and_fail_when_none_decodes(tiny_synthetic, synthetic_options,
+                                                                        tmp_path, capsys):
+    work = tmp_path / "work"
+    assert run_train(work, synthetic_options(epochs=1, batch_size=8), "--no-validate") == 0
+    root = tmp_path / "data"
+    shutil.copytree(tiny_synthetic / "videos", root / "videos")
+    for split in ("train", "val", "test"):
+        shutil.copy(tiny_synthetic / f"{split}_list_videos.txt", root)
+    test_videos = [line.split()[0] for line in (root / "test_list_videos.txt").read_text().splitlines()]
+    broken = root / "videos" / test_videos[0]
+    broken.write_bytes(broken.read_bytes()[:200])
+    options = synthetic_options(batch_size=8, root=root)
+    assert cli.test_main([TSM, str(work / "epoch_1.pth"), "--work-dir", str(work), "--cfg-options", *options]) == 0
+    metrics = json.loads((work / "test_metrics.json").read_text())
+    assert (metrics["num_samples"], metrics["num_videos"], metrics["num_skipped"]) == \
+        (len(test_videos) - 1, len(test_videos), 1)
+    assert f"Tested {len(test_videos) - 1} of {len(test_videos)} videos, 1 skipped" in capsys.readouterr().out
+    for name in test_videos[1:]:  # now every video is broken
+        path = root / "videos" / name
+        path.write_bytes(path.read_bytes()[:200])
+    assert cli.test_main([TSM, str(work / "epoch_1.pth"), "--work-dir", str(work), "--cfg-options", *options]) == 2
+    err = capsys.readouterr().err.split("\r")[-1].strip()  # after the progress bar's last redraw
+    assert err.startswith(f"error: test: none of the {len(test_videos)} video(s) of ") and "no metric" in err
+    assert "\n" not in err
