@@ -26,6 +26,7 @@ class Predictions:
     indices: np.ndarray                  # (N,) dataset positions, ascending
     scores: np.ndarray                   # (N, num_classes) float32
     labels: np.ndarray                   # (N,) int64 or (N, num_classes) multi-hot
+    filenames: list[str] = field(default_factory=list)  # (N,) the video (or frame folder) of each
     skipped: list[str] = field(default_factory=list)  # undecodable videos, over all ranks
     evaluated: int = 0                   # predictions computed over all ranks, repeats included
 
@@ -44,7 +45,7 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
     model.eval()
     skip_log = skip_log or SkipLog()
     dtype = choose_precision(device, enabled=amp).dtype  # --amp: bf16/fp16 only where fast
-    indices, scores, labels, skipped = [], [], [], []
+    indices, scores, labels, filenames, skipped = [], [], [], [], []
     batches = loader
     if progress and get_rank() == 0:
         from tqdm import tqdm  # only for interactive test runs
@@ -61,20 +62,21 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
         indices.append(batch["indices"].cpu().numpy())
         scores.append(batch_scores.numpy())
         labels.append(batch["labels"].cpu().numpy())
-    local = (indices, scores, labels, skipped)
+        filenames.append(list(batch.get("filenames") or [""] * len(batch_scores)))
+    local = (indices, scores, labels, filenames, skipped)
     return _merge(all_gather_object(local))
 
 
 def _merge(shards: list[tuple]) -> Predictions:
-    by_index: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    by_index: dict[int, tuple[np.ndarray, np.ndarray, str]] = {}
     skipped: set[str] = set()
     evaluated = 0
-    for indices, scores, labels, skip in shards:
+    for indices, scores, labels, filenames, skip in shards:
         skipped.update(skip)
-        for idx_batch, score_batch, label_batch in zip(indices, scores, labels):
+        for idx_batch, score_batch, label_batch, name_batch in zip(indices, scores, labels, filenames):
             evaluated += len(idx_batch)
-            for i, s, l in zip(idx_batch, score_batch, label_batch):
-                by_index.setdefault(int(i), (s, l))  # padded repeats are dropped here
+            for i, s, l, name in zip(idx_batch, score_batch, label_batch, name_batch):
+                by_index.setdefault(int(i), (s, l, name))  # padded repeats are dropped here
     order = sorted(by_index)
     if not order:
         return Predictions(np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
@@ -82,4 +84,5 @@ def _merge(shards: list[tuple]) -> Predictions:
     return Predictions(indices=np.array(order, dtype=np.int64),
                        scores=np.stack([by_index[i][0] for i in order]),
                        labels=np.stack([by_index[i][1] for i in order]),
+                       filenames=[by_index[i][2] for i in order],
                        skipped=sorted(skipped), evaluated=evaluated)

@@ -398,12 +398,14 @@ def test(opts: RunOptions) -> dict[str, float]:
     return results
 
 
-def _dump_records(preds: Predictions) -> list[dict[str, torch.Tensor]]:
+def _dump_records(preds: Predictions) -> list[dict[str, Any]]:
+    """MMAction2's three keys, plus the sample's dataset index and file, to match the list."""
     records = []
-    for score, label in zip(preds.scores, preds.labels):
+    for index, score, label, filename in zip(preds.indices, preds.scores, preds.labels, preds.filenames):
         score_t = torch.from_numpy(np.ascontiguousarray(score, dtype=np.float32))
         records.append({"pred_score": score_t,
                         "pred_label": score_t.argmax().reshape(1),
-                        "gt_label": torch.as_tensor(label)})
+                        "gt_label": torch.as_tensor(label),
+                        "index": int(index), "filename": filename})
     return records
 

@@ -37,7 +37,7 @@ def scalars(work_dir: Path) -> list[dict]:
     return rows
 
 
-def test_train_resume_test(synthetic_options, tmp_path, capsys):
+def test_train_resume_test(synthetic_options, tiny_synthetic, tmp_path, capsys):
     work_dir = tmp_path / "work"
     assert run_train(work_dir, synthetic_options(epochs=2, batch_size=8), "--seed", "1") == 0
 
@@ -81,6 +81,11 @@ def test_train_resume_test(synthetic_options, tmp_path, capsys):
     assert len(records) == 16
     assert records[0]["pred_score"].shape == (8,) and records[0]["pred_label"].shape == (1,)
     assert [int(r["gt_label"]) for r in records] == sorted(int(r["gt_label"]) for r in records)
+    # Each record names its sample, so predictions can be matched to the annotation list.
+    listed = [line.split() for line in (tiny_synthetic / "test_list_videos.txt").read_text().splitlines()]
+    assert [r["index"] for r in records] == list(range(16))
+    assert [(Path(r["filename"]).name, int(r["gt_label"])) for r in records] == \
+        [(Path(name).name, int(label)) for name, label in listed]
     assert len(list(show.glob("*.png"))) == 4  # every 4th of 16
 
 
