@@ -19,10 +19,6 @@ from kinetix.engine.trainer import Hook, Trainer
 from kinetix.registry import HOOKS, Between
 
 
-def _module(trainer: Trainer) -> nn.Module:
-    return trainer.model.module if hasattr(trainer.model, "module") else trainer.model
-
-
 @HOOKS.register
 class EMAHook(Hook):
     priority = 49  # mmengine's: just before the NORMAL hooks
@@ -46,7 +42,7 @@ class EMAHook(Hook):
         return tensors
 
     def before_train(self, trainer: Trainer) -> None:
-        model = _module(trainer)
+        model = trainer.module
         if self._resumed_raw is not None:
             # The model was loaded from the checkpoint's state_dict: the averaged weights.
             self.average = {n: t.detach().clone() for n, t in self._tracked(model).items()}
@@ -57,7 +53,7 @@ class EMAHook(Hook):
     def after_step(self, trainer: Trainer, outputs: dict[str, Any]) -> None:
         if trainer.iter < self.begin_iter or trainer.epoch + 1 < self.begin_epoch:
             return
-        tracked = self._tracked(_module(trainer))
+        tracked = self._tracked(trainer.module)
         with torch.no_grad():
             if self.steps == 0 or not self.average:
                 self.average = {n: t.detach().clone() for n, t in tracked.items()}
@@ -72,7 +68,7 @@ class EMAHook(Hook):
         if not self.average:
             yield
             return
-        tracked = self._tracked(_module(trainer))
+        tracked = self._tracked(trainer.module)
         raw = {n: t.detach().clone() for n, t in tracked.items()}
         with torch.no_grad():
             for name, tensor in tracked.items():

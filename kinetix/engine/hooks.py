@@ -59,7 +59,7 @@ class SyncBuffersHook(Hook):
     def after_epoch(self, trainer: Trainer) -> None:
         if get_world_size() == 1:
             return
-        model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+        model = trainer.module
         # Integer buffers (num_batches_tracked) already agree: every rank takes the same steps.
         all_reduce_mean_([b for b in model.buffers() if b.is_floating_point()])
 

@@ -97,6 +97,11 @@ class Trainer:
             group.setdefault("initial_lr", group["lr"])
 
     @property
+    def module(self) -> nn.Module:
+        """The model itself, without its DistributedDataParallel wrapper."""
+        return self.model.module if hasattr(self.model, "module") else self.model
+
+    @property
     def iters_per_epoch(self) -> int:
         return len(self.train_loader)
 
@@ -214,7 +219,7 @@ class Trainer:
 
     def checkpoint(self, with_optimizer: bool = True) -> dict[str, Any]:
         """Everything needed to evaluate (state_dict) or to continue exactly (the rest)."""
-        model = self.model.module if hasattr(self.model, "module") else self.model
+        model = self.module
         ckpt: dict[str, Any] = {
             "meta": {**self.meta, "epoch": self.epoch, "iter": self.iter, "batches_done": self.batches_done,
                      "best": dict(self.best)},
@@ -245,7 +250,7 @@ class Trainer:
                 group.setdefault("initial_lr", group["lr"])
         if "grad_scaler" in ckpt and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["grad_scaler"])
-        model = self.model.module if hasattr(self.model, "module") else self.model
+        model = self.module
         for param, grad in zip(model.parameters(), ckpt.get("accumulated_grads") or []):
             param.grad = None if grad is None else grad.to(param.device)
         for hook in self.hooks:

@@ -98,6 +98,6 @@ class RankRecordHook(Hook):
             f.write(json.dumps({"step": trainer.iter, "loss": outputs["loss"]}) + "\n")
 
     def after_epoch(self, trainer: Trainer) -> None:
-        model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+        model = trainer.module
         buffers = {name: b.detach().cpu().clone() for name, b in model.named_buffers()}
         torch.save(buffers, self.out_dir / f"buffers_rank{_rank()}_epoch{trainer.epoch}.pt")
