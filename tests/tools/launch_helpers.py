@@ -20,7 +20,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 TSM = REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rgb.py"
-PROBE_DIR = REPO / "tools/analysis"  # dist_probe.py, loaded through custom_imports
+PROBE_DIR = REPO / "tools/analysis_tools"  # dist_probe.py, loaded through custom_imports
 LAUNCH_TIMEOUT = 240  # seconds; a hung job fails its test instead of hanging the suite
 
 
@@ -65,7 +65,7 @@ def write_config(path: Path, body: str = "", base: Path = TSM) -> Path:
 
 
 def probe_hooks(out_dir: Path, *extra: str) -> str:
-    """Config lines that load tools/analysis/dist_probe.py and record each rank's losses and buffers."""
+    """Config lines that load tools/analysis_tools/dist_probe.py and record each rank's losses and buffers."""
     hooks = ", ".join([f"dict(type='RankRecordHook', out_dir={str(out_dir)!r})", *extra])
     return ("custom_imports = dict(imports=['dist_probe'], allow_failed_imports=False)\n"
             f"custom_hooks = [{hooks}]\n")

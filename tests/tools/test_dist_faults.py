@@ -1,5 +1,5 @@
 """A rank that dies, raises or stops answering ends the whole job, non-zero, in bounded time,
-with its error shown. The faults come from tools/analysis/dist_probe.py, the user's own code
+with its error shown. The faults come from tools/analysis_tools/dist_probe.py, the user's own code
 as far as kinetix knows: loaded through custom_imports."""
 
 import time

@@ -1,6 +1,6 @@
 """Benchmark: training throughput of a config on this machine, data and model measured apart.
 
-    python tools/analysis/benchmark_train.py CONFIG [--iters 20] [--cfg-options k=v ...]
+    python tools/analysis_tools/benchmark_train.py CONFIG [--iters 20] [--cfg-options k=v ...]
 
 Prints clips/s of the dataloader alone (decode + transforms + collate), of train
 steps alone (forward + backward + optimiser, on a batch already loaded), and the

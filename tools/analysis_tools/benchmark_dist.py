@@ -1,7 +1,7 @@
 """Figures for distributed training on this machine, printed as numbers.
 
     python tools/data/generate_synthetic.py --out data/synthetic --seed 0   # once
-    python tools/analysis/benchmark_dist.py [--config CFG] [--epochs N] [--procs 2]
+    python tools/analysis_tools/benchmark_dist.py [--config CFG] [--epochs N] [--procs 2]
 
 Prints:
   1. wall time of training CONFIG with 1 process (tools/train.py) and with N (tools/dist_train.sh);
@@ -10,7 +10,7 @@ Prints:
      --hang-timeout);
   3. the largest difference in BatchNorm buffers between ranks after one epoch, with and
      without SyncBuffersHook.
-Failures and buffers come from tools/analysis/dist_probe.py, loaded through custom_imports.
+Failures and buffers come from tools/analysis_tools/dist_probe.py, loaded through custom_imports.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ PROBE = "custom_imports = dict(imports=['dist_probe'], allow_failed_imports=Fals
 
 def run(cmd: list[str], port: int) -> tuple[int, float]:
     """Run ``cmd`` from the repository root; return (exit status, wall seconds)."""
-    env = dict(os.environ, PORT=str(port), PYTHONPATH=f"{REPO / 'tools/analysis'}:{os.environ.get('PYTHONPATH', '')}")
+    env = dict(os.environ, PORT=str(port), PYTHONPATH=f"{REPO / 'tools/analysis_tools'}:{os.environ.get('PYTHONPATH', '')}")
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           stdin=subprocess.DEVNULL)

@@ -1,6 +1,6 @@
 """Benchmark: one training epoch in fp32, with ``--amp``, and with bf16 autocast forced.
 
-    PYTHONPATH=$PWD python tools/analysis/benchmark_amp.py [--config C] [--bf16-iters 4] [--repeat 2] [--no-avx2]
+    PYTHONPATH=$PWD python tools/analysis_tools/benchmark_amp.py [--config C] [--bf16-iters 4] [--repeat 2] [--no-avx2]
 
 Each mode is a real ``tools/train.py`` run (in this process, ``--no-validate``, one epoch,
 seed 0) on the config's data (by default the synthetic TSM on data/synthetic). s/iter: the

@@ -12,7 +12,7 @@ beside your config) and add to a config::
 
 ``record`` files receive the wall-clock time of the failure, so that the time
 from a rank's failure to the end of the job can be measured
-(``tools/analysis/benchmark_dist.py`` does).
+(``tools/analysis_tools/benchmark_dist.py`` does).
 """
 
 from __future__ import annotations
