@@ -25,9 +25,9 @@ decode error, a wanted frame that never comes out) raises
 
 from __future__ import annotations
 
-import bisect
 import os
 import stat
+import threading
 import warnings
 from typing import Any
 
@@ -36,6 +36,7 @@ from av.video.reformatter import VideoReformatter
 import numpy as np
 from PIL import Image
 
+from kinetix.data.packet_index import INDEX_CACHE, TruncatedVideo, build_index
 from kinetix.errors import ConfigError, DataError
 from kinetix.registry import TRANSFORMS
 
@@ -55,93 +56,105 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+_THREAD = threading.local()
+
+
+def _reformatter() -> VideoReformatter:
+    """This thread's colour converter. ``frame.to_ndarray(format='rgb24')`` builds
+    a new one per frame, 4x the cost for the same pixels; one per video still
+    pays the set-up for each clip of 8 frames. A converter keeps its set-up for
+    as long as the frame size and format stay the same, as they do across a
+    dataset of resized videos, so one per thread serves them all."""
+    converter = getattr(_THREAD, "reformatter", None)
+    if converter is None:
+        converter = _THREAD.reformatter = VideoReformatter()
+    return converter
+
+
 class _NoFramePts(Exception):
     """Decoded frames carry no pts: fall back to counting frames from the start."""
 
 
-class VideoReader:
-    """An open video with a packet index; see the module docstring."""
+# Forward jumps shorter than this many packets demux their way to the next
+# keyframe instead of seeking: demuxing a packet costs microseconds, and a
+# seek in a file without an index (MPEG-TS) reads its way there anyway.
+_DEMUX_FORWARD_LIMIT = 120
+# A seek that lands after the wanted keyframe is retried this many times with
+# the keyframe before, then the reader demuxes from the start of the file.
+_SEEK_RETRIES = 2
 
-    def __init__(self, path: str, num_threads: int = 1) -> None:
+
+class VideoReader:
+    """An open video with a packet index; see the module docstring.
+
+    ``skip_nonref``: let the decoder drop non-reference frames nobody asked
+    for (no other frame needs them, so skipping them changes no pixel).
+    """
+
+    def __init__(self, path: str, num_threads: int = 1, skip_nonref: bool = True) -> None:
         self.path = str(path)
         self.num_threads = int(num_threads)
-        self.frames_decoded = 0  # counts decoded frames, for tests and benchmarks
-        # One colour converter for the whole stream: `frame.to_ndarray(format='rgb24')`
-        # builds a new one per frame, 4x the cost for the same pixels.
-        self._reformatter = VideoReformatter()
+        self.skip_nonref = bool(skip_nonref)
+        self.frames_decoded = 0  # frames out of the decoder, for tests and benchmarks
         self._container: Any = None
+        self._packets: Any = None   # the live demux iterator ...
+        self._lookahead: Any = None  # ... and a packet read from it but not yet used
+        self._ordinal: int | None = None  # decode-order position of the next packet, when known
+        self._fed_from: int | None = None  # decoder holds a clean state from this ordinal ...
+        self._fed_to = -1                  # ... up to this one
         try:
-            self._open()
-            self._build_index()
+            st = os.stat(self.path)
+            # Only regular files: FFmpeg would wait for ever on a FIFO (or a device) named .mp4.
+            if not stat.S_ISREG(st.st_mode):
+                raise UndecodableVideoError(self.path, "not a regular file")
+            key = INDEX_CACHE.key(self.path, st)
+            index = INDEX_CACHE.get(key)
+            if index is None:
+                self._open()
+                try:
+                    index = build_index(self._container, self._stream)
+                except TruncatedVideo as exc:
+                    raise UndecodableVideoError(self.path, str(exc)) from None
+                INDEX_CACHE.put(key, index)
+                self._ordinal = None  # the demuxer is at the end: the first decode seeks
         except UndecodableVideoError:
             self.close()
             raise
         except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
             self.close()
             raise UndecodableVideoError(self.path, _describe(exc)) from None
+        self.index = index
+        self.total_frames = index.total_frames
+        self.fps = index.fps
+        self.height, self.width = index.height, index.width
+
+    @property
+    def key_indices(self) -> list[int]:
+        return [int(i) for i in self.index.key_indices]
 
     def _open(self) -> None:
-        """(Re)open the container: the surest way back to the first frame."""
+        """(Re)open the container: the surest way back to the first packet."""
         self.close()
-        # Only regular files: FFmpeg would wait for ever on a FIFO (or a device) named .mp4.
-        if not stat.S_ISREG(os.stat(self.path).st_mode):
-            raise UndecodableVideoError(self.path, "not a regular file")
         self._container = av.open(self.path)
         if not self._container.streams.video:
             raise UndecodableVideoError(self.path, "no video stream")
         self._stream = self._container.streams.video[0]
+        self._codec = self._stream.codec_context
         # One thread by default (FFmpeg's default is one per core): DataLoader
         # workers already decode in parallel, and oversubscribed cores only thrash.
-        self._stream.codec_context.thread_count = self.num_threads
+        self._codec.thread_count = self.num_threads
         if self.num_threads != 1:
-            self._stream.codec_context.thread_type = "AUTO"
+            self._codec.thread_type = "AUTO"
+        self._packets = self._container.demux(self._stream)
+        self._lookahead, self._ordinal = None, 0
+        self._fed_from, self._fed_to = None, -1
 
     def use_threads(self, num_threads: int) -> None:
         """Decode with ``num_threads`` threads (0 = FFmpeg picks); call before decoding."""
         self.num_threads = int(num_threads)
-        self._stream.codec_context.thread_count = self.num_threads
-        self._stream.codec_context.thread_type = "AUTO"
-
-    def _build_index(self) -> None:
-        pts_list: list[int] = []
-        key_pts: list[int] = []
-        self._has_pts = True
-        skipped = 0
-        for packet in self._container.demux(self._stream):
-            # The final flush packet is empty; empty packets (AVI "drop
-            # frames") and discard-flagged ones (cut by an edit list) never
-            # come out of the decoder.
-            if packet.size == 0 or packet.is_discard:
-                skipped += packet.pts is not None
-                continue
-            if packet.pts is None:
-                self._has_pts = False
-                pts_list.append(len(pts_list))
-                continue
-            pts_list.append(int(packet.pts))
-            if packet.is_keyframe:
-                key_pts.append(int(packet.pts))
-        if not pts_list:
-            raise UndecodableVideoError(self.path, "video stream has no frames")
-        # A cut-off download still opens when its header comes first, but the
-        # demuxer silently stops early; the header's frame count gives it away.
-        declared = int(self._stream.frames or 0)
-        readable = len(pts_list) + skipped
-        if declared and readable < declared - max(2, declared // 20):
-            raise UndecodableVideoError(self.path, f"truncated file: the container lists {declared} "
-                                                   f"frames but only {readable} can be read")
-        self.frame_pts = sorted(pts_list)
-        if len(set(self.frame_pts)) != len(self.frame_pts):
-            self._has_pts = False  # duplicate pts: cannot match frames by pts
-        self._pts_to_index = {p: i for i, p in enumerate(self.frame_pts)}
-        # Keyframe positions as frame indices, ascending.
-        self.key_indices = sorted(self._pts_to_index[p] for p in set(key_pts)
-                                  if p in self._pts_to_index) if self._has_pts else []
-        self.total_frames = len(self.frame_pts)
-        rate = self._stream.average_rate or self._stream.guessed_rate
-        self.fps = float(rate) if rate else None
-        self.height = int(self._stream.codec_context.height)
-        self.width = int(self._stream.codec_context.width)
+        if self._container is not None:
+            self._codec.thread_count = self.num_threads
+            self._codec.thread_type = "AUTO"
 
     # ------------------------------------------------------------------ decoding
     def get_frames(self, indices: Any, seek: bool = True) -> list[np.ndarray]:
@@ -155,8 +168,10 @@ class VideoReader:
                 raise UndecodableVideoError(
                     self.path, f"frame index {i} out of range (video has {self.total_frames} frames)")
         try:
+            if self._container is None:
+                self._open()
             found = None
-            if seek and self._has_pts and self.key_indices:
+            if seek and self.index.has_pts:
                 try:
                     found = self._decode_seeking(sorted(set(wanted)))
                 except _NoFramePts:
@@ -182,52 +197,119 @@ class VideoReader:
                       for f in frames]
         return frames
 
-    def _segment_start(self, index: int) -> int:
-        """Index of the keyframe that starts the segment holding ``index`` (0 if none)."""
-        pos = bisect.bisect_right(self.key_indices, index) - 1
-        return self.key_indices[pos] if pos >= 0 else 0
-
     def _decode_seeking(self, unique: list[int]) -> dict[int, np.ndarray]:
+        """Decode each wanted frame's segment from its keyframe, in decode order.
+
+        A segment is the run of frames (in presentation order) from one keyframe
+        to the next; decoding from its keyframe yields all of them, including an
+        open GOP's leading frames, which come out after the next keyframe.
+        """
+        index = self.index
         groups: dict[int, list[int]] = {}
         for i in unique:
-            groups.setdefault(self._segment_start(i), []).append(i)
+            groups.setdefault(index.segment_start(i), []).append(i)
+        wanted_pts = {int(index.frame_pts[i]) for i in unique}
         found: dict[int, np.ndarray] = {}
-        frames_iter = None
-        last_index = -2  # index of the last frame that came out of the decoder
-        for key, members in sorted(groups.items()):
-            # Seek only when it skips something: if the segment starts right
-            # after what we just decoded, decoding on is cheaper than a seek
-            # (which flushes the decoder).
-            if frames_iter is None or key > last_index + 1:
-                self._container.seek(self.frame_pts[key], stream=self._stream, backward=True)
-                frames_iter = self._container.decode(self._stream)
-            last_index = self._decode_until(frames_iter, set(members), members[-1], found)
+        for seg, members in sorted(groups.items()):
+            if all(m in found for m in members):
+                continue  # came out while decoding the segment before
+            start = 0 if seg < 0 else int(index.frame_ordinal[index.key_indices[seg]])
+            # The decoder state is good to go on with when it has been fed,
+            # without a gap, from a keyframe up to just before this segment.
+            if not (self._fed_from is not None and self._fed_from <= start <= self._fed_to + 1):
+                self._go_to(seg, start)
+            self._decode_until(members, wanted_pts, found)
             if any(m not in found for m in members):
-                # The seek landed after the frame (MPEG-TS seeks are approximate;
-                # open GOPs): get everything still missing in one pass from the start.
-                rest = [i for i in unique if i not in found]
+                # Never came out (a seek that landed wrong, a decoder that drops
+                # what it should not): everything still missing, from the start,
+                # without skipping anything.
                 self._open()
-                self._decode_until(self._container.decode(self._stream), set(rest), rest[-1], found)
+                rest = [i for i in unique if i not in found]
+                self._decode_until(rest, None, found)
                 break
         return found
 
-    def _decode_until(self, frames_iter: Any, members: set[int], stop: int,
-                      found: dict[int, np.ndarray]) -> int:
-        """Decode from ``frames_iter`` until frame index ``stop`` has passed."""
-        last = -2
-        for frame in frames_iter:
-            self.frames_decoded += 1
-            if frame.pts is None:
-                raise _NoFramePts
-            index = self._pts_to_index.get(frame.pts)
-            if index is None:
-                continue
-            last = index
-            if index in members:
-                found[index] = self._rgb(frame)
-            if index >= stop:
+    def _go_to(self, seg: int, start: int) -> None:
+        """Leave the next packet at ordinal ``start`` (a keyframe) and the decoder flushed."""
+        self._codec.flush_buffers()
+        self._fed_from, self._fed_to = None, -1
+        ahead = start - self._ordinal if self._ordinal is not None else -1
+        if not 0 <= ahead <= _DEMUX_FORWARD_LIMIT:
+            self._seek_near(seg, start)
+        while self._ordinal < start:  # demux, not decode, up to the keyframe
+            if self._next_packet() is None:
+                raise UndecodableVideoError(self.path, "the file ends before a keyframe its index lists")
+
+    def _seek_near(self, seg: int, start: int) -> None:
+        """Seek to ordinal ``start`` or before it, and learn where the seek landed."""
+        for attempt in range(_SEEK_RETRIES + 1):
+            target = seg - attempt
+            if target < 0:
                 break
-        return last
+            self._container.seek(int(self.index.key_seek_ts[target]), stream=self._stream, backward=True)
+            self._codec.flush_buffers()
+            self._packets = self._container.demux(self._stream)
+            self._lookahead, self._ordinal = None, None
+            # Demux until a packet the index knows; it tells where we are.
+            for packet in self._packets:
+                i = self.index.index_of_pts(packet.pts)
+                if i is not None:
+                    self._lookahead, self._ordinal = packet, int(self.index.frame_ordinal[i])
+                    break
+            if self._ordinal is not None and self._ordinal <= start:
+                return
+        self._open()  # every seek landed late (or the segment starts the file)
+
+    def _next_packet(self) -> Any:
+        """The next packet in decode order (None at the end), keeping the ordinal count."""
+        if self._lookahead is not None:
+            packet, self._lookahead = self._lookahead, None
+        else:
+            packet = next(self._packets, None)
+        if packet is not None and self._ordinal is not None:
+            self._ordinal += 1
+        return packet
+
+    def _decode_until(self, members: list[int], wanted_pts: set[int] | None,
+                      found: dict[int, np.ndarray]) -> None:
+        """Feed packets until every frame of ``members`` came out, or one after the last did.
+
+        Frames whose pts is in ``wanted_pts`` are kept whatever group they are
+        for; unwanted non-reference frames are not decoded at all when
+        ``wanted_pts`` is given and ``skip_nonref`` is on.
+        """
+        index, codec = self.index, self._codec
+        stop, todo = members[-1], {m for m in members if m not in found}
+        skipping = self.skip_nonref and wanted_pts is not None
+        if self._fed_from is None:
+            self._fed_from = self._ordinal
+        while todo:
+            packet = self._next_packet()
+            if packet is None:  # end of the stream: drain what the decoder holds
+                frames = codec.decode(None)
+            else:
+                self._fed_to = self._ordinal - 1
+                if packet.size == 0:
+                    continue  # an empty packet would tell the decoder the stream ended
+                if skipping:
+                    codec.skip_frame = "DEFAULT" if packet.pts in wanted_pts else "NONREF"
+                frames = codec.decode(packet)
+            for frame in frames:
+                self.frames_decoded += 1
+                if frame.pts is None:
+                    raise _NoFramePts
+                i = index.index_of_pts(frame.pts)
+                if i is None:
+                    continue
+                if i in todo or (wanted_pts is not None and frame.pts in wanted_pts and i not in found):
+                    found[i] = self._rgb(frame)
+                    todo.discard(i)
+                if i > stop:
+                    todo.clear()  # decoders output in presentation order: the rest never comes
+            if packet is None:
+                self._fed_from = None  # drained: the decoder must be flushed before reuse
+                break
+        codec.skip_frame = "DEFAULT"
 
     def _decode_sequential(self, wanted: set[int]) -> dict[int, np.ndarray]:
         """No usable pts: count frames from the start (slow but always right)."""
@@ -240,6 +322,7 @@ class VideoReader:
                 found[index] = self._rgb(frame)
             if index >= stop:
                 break
+        self._ordinal = None
         return found
 
     def decode_all(self) -> list[np.ndarray]:
@@ -249,10 +332,11 @@ class VideoReader:
         for frame in self._container.decode(self._stream):
             self.frames_decoded += 1
             out.append(self._rgb(frame))
+        self._ordinal = None
         return out
 
     def _rgb(self, frame: av.VideoFrame) -> np.ndarray:
-        return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+        return _reformatter().reformat(frame, format="rgb24").to_ndarray()
 
     def close(self) -> None:
         if self._container is not None:
@@ -261,6 +345,7 @@ class VideoReader:
             except Exception:  # closing a broken container must not hide the real error
                 pass
             self._container = None
+            self._packets = None
 
     def __del__(self) -> None:  # a pipeline that fails between Init and Decode
         self.close()
