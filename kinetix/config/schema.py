@@ -32,6 +32,9 @@ ENGINE_KEYS: dict[str, Any] = {
     "load_from": str | None,
     "resume": bool | None,
     "default_scope": str | None,
+    # kinetix's own: the decoder of every video Init transform that names no
+    # `backend` ('pyav', the default; 'torchcodec'; 'decord'): see data/video_backends.py.
+    "video_backend": str | None,
 }
 
 # Sections whose keys are all optional, so that a dotted --cfg-options key may

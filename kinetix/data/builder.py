@@ -16,9 +16,11 @@ from torch.utils.data import DataLoader
 
 from kinetix import dist
 from kinetix.data.collate import collate
+from kinetix.data.decoding import VideoInit
 from kinetix.data.seeding import SeededDataset, SeededSampler
+from kinetix.data.video_backends import check_backend
 from kinetix.errors import ConfigError
-from kinetix.registry import DATASETS, SAMPLERS, build
+from kinetix.registry import DATASETS, SAMPLERS, TRANSFORMS, build
 from kinetix.utils.imports import import_custom_modules
 
 # DataLoader arguments passed through as they are (when workers exist).
@@ -27,11 +29,35 @@ _HANDLED = {"batch_size", "num_workers", "persistent_workers", "pin_memory", "dr
             "sampler", "dataset", "collate_fn", "batch_sampler", *_PASSED}
 
 
-def build_dataset(cfg: dict, key_path: str) -> Any:
-    """Build a dataset (and its pipeline) from ``cfg``; errors name ``key_path``."""
+def build_dataset(cfg: dict, key_path: str, video_backend: str | None = None) -> Any:
+    """Build a dataset (and its pipeline) from ``cfg``; errors name ``key_path``.
+
+    ``video_backend`` (the config's top-level ``video_backend``) is given to
+    every video Init transform of the pipeline that names no ``backend`` itself.
+    """
     if not isinstance(cfg, dict):
         raise ConfigError(f"{key_path}: expected a dict with a 'type' key, got {type(cfg).__name__}")
+    if video_backend is not None:
+        cfg = with_video_backend(cfg, check_backend(video_backend, "video_backend"))
     return build(cfg, DATASETS, key_path)
+
+
+def with_video_backend(cfg: Any, backend: str) -> Any:
+    """A copy of ``cfg`` in which each video Init transform without a ``backend`` has ``backend``.
+
+    Walks the whole dataset config, so wrapped datasets (RepeatDataset's
+    ``dataset``, ConcatDataset's ``datasets``) get it too.
+    """
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(with_video_backend(item, backend) for item in cfg)
+    if not isinstance(cfg, dict):
+        return cfg
+    out = {key: with_video_backend(value, backend) for key, value in cfg.items()}
+    kind = out.get("type")
+    target = TRANSFORMS.get(kind) if isinstance(kind, str) and kind in TRANSFORMS else kind
+    if isinstance(target, type) and issubclass(target, VideoInit) and "backend" not in out:
+        out["backend"] = backend
+    return out
 
 
 def seed_worker(worker_id: int, num_workers: int, rank: int, seed: int | None,
@@ -66,7 +92,8 @@ def _die_with_parent() -> None:
 
 
 def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default: bool,
-                     for_eval: bool = False, custom_imports: dict | None = None) -> DataLoader:
+                     for_eval: bool = False, custom_imports: dict | None = None,
+                     video_backend: str | None = None) -> DataLoader:
     """A DataLoader from an MMAction2 dataloader dict such as ``train_dataloader``.
 
     ``seed`` is the run seed: it seeds the sampler's permutation and the
@@ -74,6 +101,7 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
     its sampler sets no ``shuffle`` (True for training, False otherwise).
     ``for_eval``: every sample is seen exactly once over all ranks (no padding
     repeats to even out the shards). ``custom_imports`` are imported in workers.
+    ``video_backend``: the decoder of videos whose Init transform names none (see build_dataset).
     """
     if not isinstance(cfg, dict):
         raise ConfigError(f"{key_path}: expected a dict, got {type(cfg).__name__}")
@@ -95,7 +123,7 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
     for key in sorted(set(cfg) - _HANDLED):
         warnings.warn(f"{key_path}.{key} is not a DataLoader setting kinetix knows; ignored", stacklevel=2)
 
-    dataset = build_dataset(cfg["dataset"], f"{key_path}.dataset")
+    dataset = build_dataset(cfg["dataset"], f"{key_path}.dataset", video_backend=video_backend)
     sampler_cfg = dict(cfg.get("sampler") or dict(type="DefaultSampler"))
     sampler_cfg.setdefault("shuffle", shuffle_default)
     if for_eval and sampler_cfg.get("type") == "DefaultSampler":

@@ -284,12 +284,14 @@ def train(opts: RunOptions) -> None:
     # shards to partition the data; worker seeds add the rank themselves.
     custom_imports = cfg.get("custom_imports")
     train_loader = build_dataloader(cfg["train_dataloader"], "train_dataloader", seed=seed,
-                                    shuffle_default=True, custom_imports=custom_imports)
+                                    shuffle_default=True, custom_imports=custom_imports,
+                                    video_backend=cfg.get("video_backend"))
     check_labels(model, train_loader)
     validation = None
     if not opts.no_validate and cfg.get("val_dataloader") and cfg.get("val_evaluator"):
         val_loader = build_dataloader(cfg["val_dataloader"], "val_dataloader", seed=seed, shuffle_default=False,
-                                      for_eval=True, custom_imports=custom_imports)
+                                      for_eval=True, custom_imports=custom_imports,
+                                      video_backend=cfg.get("video_backend"))
         check_labels(model, val_loader)
         metrics = build_metrics(cfg["val_evaluator"], "val_evaluator")
         skip_log = SkipLog()
@@ -363,7 +365,8 @@ def test(opts: RunOptions) -> dict[str, float]:
                        f"{missing[:3]}, {len(unexpected)} unexpected keys {unexpected[:3]}")
     logger.info(f"Loaded checkpoint {opts.checkpoint}")
     loader = build_dataloader(cfg["test_dataloader"], "test_dataloader", seed=0, shuffle_default=False,
-                              for_eval=True, custom_imports=cfg.get("custom_imports"))
+                              for_eval=True, custom_imports=cfg.get("custom_imports"),
+                              video_backend=cfg.get("video_backend"))
     check_labels(model, loader)
     metrics = build_metrics(cfg["test_evaluator"], "test_evaluator")
     on_batch = None
