@@ -352,7 +352,7 @@ def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run,
 
 
 def _listed_in(skip_log: SkipLog) -> str:
-    return f", listed in {skip_log.path}" if skip_log.path is not None else ""
+    return f"; skipped videos are listed in {skip_log.path}" if skip_log.path is not None else ""
 
 
 def test(opts: RunOptions) -> dict[str, float]:
