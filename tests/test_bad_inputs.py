@@ -279,6 +279,30 @@ def label_that_is_a_word(ctx: Ctx) -> Bad:
     return Bad(ctx.train(f"train_dataloader.dataset.ann_file={ann}"), [f"{ann}:2", "'left'"])
 
 
+# ---------------------------------------------------------------- listed files that do not exist
+option_case("decode_timeout_zero", "train_dataloader.dataset.decode_timeout=0", "positive number or None", "got 0")
+option_case("decode_timeout_text", "test_dataloader.dataset.decode_timeout=long", "'long'", command="test")
+option_case("on_missing_unknown", "train_dataloader.dataset.on_missing=ignore", "'skip', 'error'", "'ignore'")
+
+
+@case
+def every_listed_video_missing(ctx: Ctx) -> Bad:
+    empty = ctx.tmp / "empty"
+    empty.mkdir()
+    ann = ctx.data / "test_list_videos.txt"
+    first = ann.read_text().split()[0]
+    return Bad(ctx.test(f"test_dataloader.dataset.data_prefix.video={empty}"),
+               ["none of the", str(ann), "data_prefix", f"{ann}:1", str(empty / first)], command="test")
+
+
+@case
+def a_missing_video_with_on_missing_error(ctx: Ctx) -> Bad:
+    ann = ctx.annotation("train.txt", lambda lines: lines[:4] + ["train/not_there.mp4 3"] + lines[4:])
+    listed = len(ann.read_text().splitlines())
+    return Bad(ctx.train(f"train_dataloader.dataset.ann_file={ann}", "train_dataloader.dataset.on_missing=error"),
+               [f"1 of {listed} videos listed in {ann}", f"{ann}:5", "not_there.mp4", "on_missing='error'"])
+
+
 # ---------------------------------------------------------------- --cfg-options keys
 option_case("first_key_part_typo", "optim_wraper.optimizer.lr=0.5", "did you mean 'optim_wrapper'")
 option_case("top_level_key_typo", "wrok_dir=elsewhere", "did you mean 'work_dir'")

@@ -73,10 +73,12 @@ def test_annotation_line_that_does_not_parse(tmp_path, capsys, tiny_synthetic, s
 
 
 def test_video_that_does_not_exist(tmp_path, capsys, tiny_synthetic, synthetic_options):
+    # Left out by default (tests/engine/test_train_test_run.py); fatal with on_missing='error'.
     ann = tmp_path / "train.txt"
     ann.write_text((tiny_synthetic / "train_list_videos.txt").read_text() + "train/ghost.mp4 1\n")
     err = one_line_error(capsys, [TSM, "--work-dir", str(tmp_path / "w"), "--cfg-options",
-                                  *synthetic_options(), f"train_dataloader.dataset.ann_file={ann}"])
+                                  *synthetic_options(), f"train_dataloader.dataset.ann_file={ann}",
+                                  "train_dataloader.dataset.on_missing=error"])
     assert "ghost.mp4" in err and f"{ann}:33" in err
 
 

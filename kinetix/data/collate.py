@@ -12,10 +12,12 @@ from kinetix.errors import DataError
 def collate(samples: Sequence[dict]) -> dict[str, Any]:
     """Turn ``PackActionInputs`` outputs into one batch.
 
-    ``{'skipped': name, 'reason': why, 'index': i}`` entries (undecodable videos)
-    are dropped; their names are listed under ``'skipped'`` and the reasons under
-    ``'skip_reasons'``. A batch may end up empty, in
-    which case ``inputs`` and ``labels`` are ``None`` and the caller skips it.
+    ``{'skipped': name, 'reason': why, 'index': i, 'label': l}`` entries
+    (undecodable videos) are dropped; their names are listed under ``'skipped'``,
+    with ``'skip_reasons'``, ``'skipped_indices'`` and ``'skipped_labels'`` (as the
+    dataset lists them) in the same order, so that test dumps can list them too.
+    A batch may end up empty, in which case ``inputs`` and ``labels`` are
+    ``None`` and the caller skips it.
     """
     kept = [s for s in samples if "skipped" not in s]
     skipped = [s for s in samples if "skipped" in s]
@@ -26,6 +28,8 @@ def collate(samples: Sequence[dict]) -> dict[str, Any]:
         "filenames": [str(s.get("filename", "")) for s in kept],
         "skipped": [str(s["skipped"]) for s in skipped],
         "skip_reasons": [str(s.get("reason", "")) for s in skipped],
+        "skipped_indices": torch.tensor([int(s["index"]) for s in skipped], dtype=torch.int64),
+        "skipped_labels": [s.get("label") for s in skipped],
     }
     if not kept:
         return batch

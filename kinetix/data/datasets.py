@@ -1,26 +1,39 @@
 """VideoDataset and RawframeDataset: MMAction2 annotation lists, checked up front.
 
-Annotations are parsed and every listed file is checked at construction, so a
-typo in a path fails in the first second with ``file:line`` instead of hours
-into an epoch. A video that exists but cannot be decoded is a fact of life
-with web-scraped data: it becomes a ``{'skipped': filename, 'reason': why,
-'index': i}`` sample, which the collate function drops and lists; the engine
-warns about it once, in the process that trains (DataLoader workers each hold
-a copy of the dataset, so a warning here would repeat per worker).
+Annotations are parsed and every listed file is checked at construction.
+Copies of web-scraped sets (Kinetics) usually lack a few percent of their
+videos, so by default (``on_missing='skip'``) missing files are left out and
+kept in ``dataset.missing`` for the engine to report once (the dataset knows
+no work dir, and DataLoader workers each hold a copy of it);
+``on_missing='error'`` makes one missing file fatal, with its ``file:line``.
+A list none of whose files exists is always an error.
+
+A video that exists but cannot be decoded, or whose pipeline runs longer than
+``decode_timeout`` seconds, becomes a ``{'skipped': filename, 'reason': why,
+'index': i, 'label': ...}`` sample, which the collate function drops and
+lists; the engine warns about it once per run and lists it in the work dir.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from typing import Annotated, Any, Callable, Sequence, Sized
+from typing import Annotated, Any, Callable, Literal, Sequence, Sized
 
 import numpy as np
 
 from kinetix.config import read_text
+from kinetix.data.deadline import DeadlineExceeded, time_limit
 from kinetix.data.decoding import UndecodableVideoError
 from kinetix.errors import ConfigError, DataError
 from kinetix.registry import DATASETS, Positive
+
+
+# Seconds one sample's pipeline may take (None: no limit); decoding a Kinetics clip
+# takes well under one, so only a stalled decoder meets this.
+DEFAULT_DECODE_TIMEOUT = 60.0
+Timeout = Annotated[float, Positive] | None
+OnMissing = Literal["skip", "error"]  # what a listed file that does not exist does
 
 
 class BaseActionDataset:
@@ -36,10 +49,23 @@ class BaseActionDataset:
                  metainfo: dict | None = None, lazy_init: bool = False,
                  serialize_data: bool = True, max_refetch: int = 10,
                  filter_cfg: dict | None = None, indices: int | Sequence[int] | None = None,
-                 delimiter: str | None = None) -> None:
+                 delimiter: str | None = None, on_missing: OnMissing = "skip",
+                 decode_timeout: Timeout = DEFAULT_DECODE_TIMEOUT) -> None:
         name = type(self).__name__
         if multi_class and not num_classes:
             raise ConfigError(f"{name}: multi_class=True needs num_classes")
+        # The registry checks these against the subclasses' annotations with the config's
+        # key path; this is for datasets built in code.
+        if on_missing not in ("skip", "error"):
+            raise ConfigError(f"{name}.on_missing: expected 'skip' or 'error', got {on_missing!r}")
+        if decode_timeout is not None and (isinstance(decode_timeout, bool) or
+                                           not isinstance(decode_timeout, (int, float)) or
+                                           not 0 < decode_timeout < float("inf")):
+            raise ConfigError(f"{name}.decode_timeout: expected a positive number of seconds or None, "
+                              f"got {decode_timeout!r}")
+        self.on_missing = on_missing
+        self.decode_timeout = decode_timeout
+        self.missing: list[tuple[str, str]] = []  # (path, ann_file:line) of listed files that do not exist
         for i, step in enumerate(pipeline):
             if not callable(step):
                 raise ConfigError(f"{name}.pipeline.{i}: {step!r} is not a transform")
@@ -79,8 +105,7 @@ class BaseActionDataset:
         if not infos:
             # Testing on nothing would "succeed" with no result at all.
             raise DataError(f"annotation file {self.ann_file}: lists no samples")
-        self._check_exist(infos)
-        return infos
+        return self._check_exist(infos)
 
     def _parse_line(self, line: str, where: str) -> dict:
         raise NotImplementedError
@@ -122,14 +147,21 @@ class BaseActionDataset:
             labels = info["label"] if isinstance(info["label"], list) else [info["label"]]
             _check_range(labels, num_classes, owner, info["_where"])
 
-    def _check_exist(self, infos: list[dict]) -> None:
+    def _check_exist(self, infos: list[dict]) -> list[dict]:
+        """The infos whose file exists; the others go to ``self.missing`` (or raise)."""
         exists = os.path.isdir if self.path_key == "frame_dir" else os.path.exists
         missing = [info for info in infos if not exists(info[self.path_key])]
-        if missing:
+        if missing and (self.on_missing == "error" or len(missing) == len(infos)):
             what = "frame folders" if self.path_key == "frame_dir" else "videos"
-            first = missing[0]
-            raise DataError(f"{len(missing)} of {len(infos)} {what} listed in {self.ann_file} do not exist; "
-                            f"first: {first['_where']}: {first[self.path_key]}")
+            first = f"first: {missing[0]['_where']}: {missing[0][self.path_key]}"
+            if len(missing) == len(infos):  # nothing to train on: most likely a wrong data_prefix
+                raise DataError(f"none of the {len(infos)} {what} listed in {self.ann_file} exists (is "
+                                f"data_prefix right?); {first}")
+            raise DataError(f"{len(missing)} of {len(infos)} {what} listed in {self.ann_file} do not exist "
+                            f"(on_missing='error'); {first}")
+        self.missing = [(info[self.path_key], info["_where"]) for info in missing]
+        gone = {id(info) for info in missing}
+        return [info for info in infos if id(info) not in gone]
 
     # ---------------------------------------------------------------- access
     def __len__(self) -> int:
@@ -147,16 +179,21 @@ class BaseActionDataset:
 
     def __getitem__(self, index: int) -> dict:
         results = self.get_data_info(index)
-        name = results[self.path_key]
+        name, label = results[self.path_key], results["label"]
         try:
-            for step in self.pipeline:
-                results = step(results)
+            with time_limit(self.decode_timeout):
+                for step in self.pipeline:
+                    results = step(results)
         except UndecodableVideoError as exc:
-            reader = results.get("video_reader") if isinstance(results, dict) else None
-            if reader is not None:
-                reader.close()
-            return {"skipped": name, "reason": exc.reason, "index": index}
-        return results
+            reason = exc.reason
+        except DeadlineExceeded:
+            reason = f"decode timed out after {self.decode_timeout:g} s"
+        else:
+            return results
+        reader = results.get("video_reader") if isinstance(results, dict) else None
+        if reader is not None:
+            reader.close()
+        return {"skipped": name, "reason": reason, "index": index, "label": label}
 
     def get_labels(self) -> list[Any]:
         return [info["label"] for info in self.data_list]
@@ -187,9 +224,11 @@ class VideoDataset(BaseActionDataset):
     def __init__(self, ann_file: str, pipeline: Sequence[Callable[[dict], dict]],
                  data_prefix: dict | None = None, multi_class: bool = False,
                  num_classes: int | None = None, start_index: int = 0, modality: str = "RGB",
-                 test_mode: bool = False, **kwargs: Any) -> None:
+                 test_mode: bool = False, on_missing: OnMissing = "skip",
+                 decode_timeout: Timeout = DEFAULT_DECODE_TIMEOUT, **kwargs: Any) -> None:
         super().__init__(ann_file, pipeline, data_prefix if data_prefix is not None else dict(video=""),
-                         multi_class, num_classes, start_index, modality, test_mode, **kwargs)
+                         multi_class, num_classes, start_index, modality, test_mode,
+                         on_missing=on_missing, decode_timeout=decode_timeout, **kwargs)
 
     def _parse_line(self, line: str, where: str) -> dict:
         (path,), labels = self._split(line, 1, where, "'path label'")
@@ -209,11 +248,13 @@ class RawframeDataset(BaseActionDataset):
                  data_prefix: dict | None = None, filename_tmpl: str = "img_{:05}.jpg",
                  with_offset: bool = False, multi_class: bool = False,
                  num_classes: int | None = None, start_index: int = 1, modality: str = "RGB",
-                 test_mode: bool = False, **kwargs: Any) -> None:
+                 test_mode: bool = False, on_missing: OnMissing = "skip",
+                 decode_timeout: Timeout = DEFAULT_DECODE_TIMEOUT, **kwargs: Any) -> None:
         self.filename_tmpl = filename_tmpl
         self.with_offset = with_offset
         super().__init__(ann_file, pipeline, data_prefix if data_prefix is not None else dict(img=""),
-                         multi_class, num_classes, start_index, modality, test_mode, **kwargs)
+                         multi_class, num_classes, start_index, modality, test_mode,
+                         on_missing=on_missing, decode_timeout=decode_timeout, **kwargs)
 
     def _parse_line(self, line: str, where: str) -> dict:
         n = 3 if self.with_offset else 2
@@ -248,6 +289,10 @@ class RepeatDataset:
     def check_label_range(self, num_classes: int, owner: str) -> None:
         self.dataset.check_label_range(num_classes, owner)
 
+    @property
+    def missing(self) -> list[tuple[str, str]]:
+        return list(getattr(self.dataset, "missing", []))
+
     def __getitem__(self, index: int) -> dict:
         out = self.dataset[index % len(self.dataset)]
         out["index"] = index  # positions refer to this dataset, not the inner one
@@ -271,6 +316,10 @@ class ConcatDataset:
     def check_label_range(self, num_classes: int, owner: str) -> None:
         for dataset in self.datasets:
             dataset.check_label_range(num_classes, owner)
+
+    @property
+    def missing(self) -> list[tuple[str, str]]:
+        return [entry for dataset in self.datasets for entry in getattr(dataset, "missing", [])]
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):

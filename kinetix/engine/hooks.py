@@ -126,10 +126,13 @@ class LoggerHook(Hook):
 
     def after_epoch(self, trainer: Trainer) -> None:
         self.window = []
-        skipped = trainer.skipped  # over all ranks, gathered by the trainer
-        if skipped and get_rank() == 0:
-            get_logger().warning(f"Epoch(train) [{trainer.epoch}]: skipped {len(skipped)} undecodable "
-                                 f"video(s): {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+        # Over all ranks, gathered by the trainer. Each video was named in a warning
+        # when first met; here it is only counted, so later epochs repeat no warning.
+        skipped = trainer.skipped
+        if skipped:
+            listed = f", listed in {trainer.skip_log.path}" if trainer.skip_log.path is not None else ""
+            get_logger().info(f"Epoch(train) [{trainer.epoch}]: skipped {len(skipped)} undecodable "
+                              f"video(s){listed}")
 
 
 class ValidationHook(Hook):

@@ -17,8 +17,17 @@ import torch
 from torch import nn
 
 from kinetix.dist import all_gather_object, get_rank
-from kinetix.engine.logs import SkipLog
 from kinetix.engine.precision import autocast, choose_precision
+from kinetix.engine.skips import SkipLog
+
+
+@dataclass
+class Skip:
+    """A sample that was not predicted: its dataset position, file, why, and its label."""
+    index: int
+    filename: str
+    reason: str
+    label: Any = None
 
 
 @dataclass
@@ -27,7 +36,8 @@ class Predictions:
     scores: np.ndarray                   # (N, num_classes) float32
     labels: np.ndarray                   # (N,) int64 or (N, num_classes) multi-hot
     filenames: list[str] = field(default_factory=list)  # (N,) the video (or frame folder) of each
-    skipped: list[str] = field(default_factory=list)  # undecodable videos, over all ranks
+    skipped: list[str] = field(default_factory=list)  # undecodable videos, over all ranks, sorted
+    skips: list[Skip] = field(default_factory=list)   # the skipped samples, by ascending index
     evaluated: int = 0                   # predictions computed over all ranks, repeats included
 
     def __len__(self) -> int:
@@ -40,18 +50,22 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
             progress: bool = False, skip_log: SkipLog | None = None) -> Predictions:
     """Predict over this rank's shard, then gather and order over all ranks.
 
-    ``skip_log`` remembers which undecodable videos were already warned about.
+    ``skip_log`` remembers which undecodable videos were already warned about,
+    and learns of the other ranks' ones here.
     """
     model.eval()
     skip_log = skip_log or SkipLog()
     dtype = choose_precision(device, enabled=amp).dtype  # --amp: bf16/fp16 only where fast
-    indices, scores, labels, filenames, skipped = [], [], [], [], []
+    indices, scores, labels, filenames, skips = [], [], [], [], []
     batches = loader
     if progress and get_rank() == 0:
         from tqdm import tqdm  # only for interactive test runs
         batches = tqdm(loader, desc="test", unit="batch", leave=False)
     for batch in batches:
-        skipped.extend(skip_log.note(batch))
+        skip_log.note(batch)
+        skips += [Skip(int(i), name, why, label) for i, name, why, label in
+                  zip(batch.get("skipped_indices", []), batch.get("skipped", []),
+                      batch.get("skip_reasons", []), batch.get("skipped_labels", []))]
         if batch.get("inputs") is None or len(batch["inputs"]) == 0:
             continue
         with autocast(device, dtype):
@@ -63,26 +77,30 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
         scores.append(batch_scores.numpy())
         labels.append(batch["labels"].cpu().numpy())
         filenames.append(list(batch.get("filenames") or [""] * len(batch_scores)))
-    local = (indices, scores, labels, filenames, skipped)
-    return _merge(all_gather_object(local))
+    local = (indices, scores, labels, filenames, skips)
+    preds = _merge(all_gather_object(local))
+    skip_log.merge({skip.filename: skip.reason for skip in preds.skips})
+    return preds
 
 
 def _merge(shards: list[tuple]) -> Predictions:
     by_index: dict[int, tuple[np.ndarray, np.ndarray, str]] = {}
-    skipped: set[str] = set()
+    skips: dict[int, Skip] = {}
     evaluated = 0
-    for indices, scores, labels, filenames, skip in shards:
-        skipped.update(skip)
+    for indices, scores, labels, filenames, shard_skips in shards:
+        skips.update((skip.index, skip) for skip in shard_skips)
         for idx_batch, score_batch, label_batch, name_batch in zip(indices, scores, labels, filenames):
             evaluated += len(idx_batch)
             for i, s, l, name in zip(idx_batch, score_batch, label_batch, name_batch):
                 by_index.setdefault(int(i), (s, l, name))  # padded repeats are dropped here
     order = sorted(by_index)
+    skip_list = [skips[i] for i in sorted(skips)]
+    skipped = sorted({skip.filename for skip in skip_list})
     if not order:
         return Predictions(np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
-                           np.zeros(0, np.int64), sorted(skipped), evaluated)
+                           np.zeros(0, np.int64), skipped=skipped, skips=skip_list, evaluated=evaluated)
     return Predictions(indices=np.array(order, dtype=np.int64),
                        scores=np.stack([by_index[i][0] for i in order]),
                        labels=np.stack([by_index[i][1] for i in order]),
                        filenames=[by_index[i][2] for i in order],
-                       skipped=sorted(skipped), evaluated=evaluated)
+                       skipped=skipped, skips=skip_list, evaluated=evaluated)

@@ -77,25 +77,6 @@ def format_line(prefix: str, values: Mapping[str, Any]) -> str:
     return "  ".join([prefix, *(f"{k}: {format_value(k, v)}" for k, v in values.items())])
 
 
-class SkipLog:
-    """Undecodable videos met by this rank. Each is named in one warning, by the
-    rank that met it, the first time; DataLoader workers only report them, since
-    each worker would otherwise warn about the same file again."""
-
-    def __init__(self) -> None:
-        self.warned: set[str] = set()
-
-    def note(self, batch: Mapping[str, Any]) -> list[str]:
-        """Warn about the batch's new skipped videos; return all its skipped names."""
-        names = list(batch.get("skipped", []))
-        reasons = list(batch.get("skip_reasons", [])) or [""] * len(names)
-        for name, reason in zip(names, reasons):
-            if name not in self.warned:
-                self.warned.add(name)
-                get_logger().warning(f"skipping undecodable {name}: {reason}")
-        return names
-
-
 class ScalarWriter:
     """Appends one JSON object per line: ``{"lr": ..., "loss": ..., "epoch": 1, "iter": 20, "step": 20}``."""
 

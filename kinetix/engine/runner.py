@@ -27,10 +27,11 @@ from kinetix.engine.config_check import check_config, check_output_dir, check_ou
 from kinetix.engine.env import init_distributed, resolve_seed, select_device, set_random_seed
 from kinetix.engine.hooks import PRIORITIES, ValidationHook
 from kinetix.engine.inference import Predictions, predict
-from kinetix.engine.logs import ScalarWriter, SkipLog, format_line, get_logger, setup_logger
+from kinetix.engine.logs import ScalarWriter, format_line, get_logger, setup_logger
 from kinetix.engine.optim import build_optimizer
 from kinetix.engine.precision import training_precision
 from kinetix.engine.schedulers import LRSchedule
+from kinetix.engine.skips import LIST_NAMES, SkipLog, report_missing
 from kinetix.engine.trainer import Hook, Trainer
 from kinetix.errors import ConfigError, DataError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
@@ -287,17 +288,19 @@ def train(opts: RunOptions) -> None:
                                     shuffle_default=True, custom_imports=custom_imports,
                                     video_backend=cfg.get("video_backend"))
     check_labels(model, train_loader)
-    validation = None
+    validation, datasets = None, [train_loader.dataset]
     if not opts.no_validate and cfg.get("val_dataloader") and cfg.get("val_evaluator"):
         val_loader = build_dataloader(cfg["val_dataloader"], "val_dataloader", seed=seed, shuffle_default=False,
                                       for_eval=True, custom_imports=custom_imports,
                                       video_backend=cfg.get("video_backend"))
         check_labels(model, val_loader)
+        datasets.append(val_loader.dataset)
         metrics = build_metrics(cfg["val_evaluator"], "val_evaluator")
-        skip_log = SkipLog()
-        validation = ValidationHook(lambda trainer: _validate(model, val_loader, metrics, run, trainer, skip_log),
+        validation = ValidationHook(lambda trainer: _validate(model, val_loader, metrics, run, trainer),
                                     begin=loop["val_begin"], interval=loop["val_interval"],
                                     by_epoch=loop["by_epoch"])
+    bad_list, missing_list = (run.work_dir / name for name in LIST_NAMES["train"])
+    report_missing(datasets, missing_list)
     batch_size = cfg["train_dataloader"]["batch_size"]
     optimizer = build_optimizer(cfg["optim_wrapper"], model, _lr_scale(cfg, opts, batch_size))
     schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=len(train_loader))
@@ -309,7 +312,8 @@ def train(opts: RunOptions) -> None:
                       work_dir=run.work_dir, scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
                       meta={"seed": seed, "kinetix_version": __version__, "config": opts.config},
                       clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp,
-                      accumulative_counts=cfg["optim_wrapper"].get("accumulative_counts", 1))
+                      accumulative_counts=cfg["optim_wrapper"].get("accumulative_counts", 1),
+                      skip_log=SkipLog(bad_list, resume=resume_ckpt is not None))
     if resume_ckpt is not None:
         load_model_weights(model, resume_ckpt, resume_path, strict=True)
         trainer.resume_from(resume_ckpt)
@@ -336,16 +340,21 @@ def _resume_checkpoint(opts: RunOptions, cfg: dict, work_dir: Path) -> tuple[str
     return resume, load_checkpoint(resume)
 
 
-def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer,
-              skip_log: SkipLog) -> dict[str, float]:
-    preds = predict(model, loader, run.device, skip_log=skip_log)
+def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer) -> dict[str, float]:
+    # The trainer's skip log: a video is warned about once per run, in training or validation.
+    preds = predict(model, loader, run.device, skip_log=trainer.skip_log)
     results = compute_metrics(metrics, preds)
     n = len(loader)
     where = f"Epoch(val) [{trainer.epoch}]" if trainer.by_epoch else f"Iter(val) [{trainer.iter}]"
     get_logger().info(format_line(f"{where}[{n}/{n}]", results))
-    if preds.skipped and get_rank() == 0:
-        get_logger().warning(f"Epoch(val) [{trainer.epoch}]: skipped {len(preds.skipped)} undecodable video(s)")
+    if preds.skips:  # named in warnings when first met; here only counted
+        get_logger().info(f"{where}: {len(preds.skips)} of {len(loader.dataset)} video(s) skipped"
+                          f"{_listed_in(trainer.skip_log)}")
     return results
+
+
+def _listed_in(skip_log: SkipLog) -> str:
+    return f"; skipped videos are listed in {skip_log.path}" if skip_log.path is not None else ""
 
 
 def test(opts: RunOptions) -> dict[str, float]:
@@ -368,13 +377,17 @@ def test(opts: RunOptions) -> dict[str, float]:
                               for_eval=True, custom_imports=cfg.get("custom_imports"),
                               video_backend=cfg.get("video_backend"))
     check_labels(model, loader)
+    bad_list, missing_list = (run.work_dir / name for name in LIST_NAMES["test"])
+    num_missing = report_missing([loader.dataset], missing_list)
+    skip_log = SkipLog(bad_list)
     metrics = build_metrics(cfg["test_evaluator"], "test_evaluator")
     on_batch = None
     if opts.show_dir or opts.show:
         from kinetix.engine.visualize import Visualizer
         on_batch = Visualizer(opts.show_dir, opts.show, opts.interval, opts.wait_time,
                               cfg.get("test_dataloader", {}).get("dataset", {}).get("classes"))
-    preds = predict(model, loader, run.device, amp=opts.amp, on_batch=on_batch, progress=True)
+    preds = predict(model, loader, run.device, amp=opts.amp, on_batch=on_batch, progress=True,
+                    skip_log=skip_log)
     total = len(loader.dataset)
     if len(preds) == 0:
         raise DataError(f"test: none of the {total} video(s) of {cfg['test_dataloader']['dataset'].get('ann_file')} "
@@ -382,33 +395,45 @@ def test(opts: RunOptions) -> dict[str, float]:
     results = compute_metrics(metrics, preds)
     n = len(loader)
     logger.info(format_line(f"Epoch(test) [{n}/{n}]", results))
-    # Over how many samples the metrics were computed: skipped videos are not in them.
-    logger.info(f"Tested {len(preds)} of {total} videos, {len(preds.skipped)} skipped "
-                f"({preds.evaluated} predictions on {get_world_size()} process(es))")
-    if preds.skipped and get_rank() == 0:
-        logger.warning(f"skipped {len(preds.skipped)} undecodable video(s): {', '.join(preds.skipped[:5])}")
+    # Over how many samples the metrics were computed: skipped videos are not in them
+    # (named in warnings when first met, and listed in the work dir).
+    missing_note = f"; {num_missing} more listed but missing" if num_missing else ""
+    logger.info(f"Tested {len(preds)} of {total} videos, {len(preds.skips)} skipped{missing_note} "
+                f"({preds.evaluated} predictions on {get_world_size()} process(es))"
+                f"{_listed_in(skip_log) if preds.skips else ''}")
     if get_rank() == 0:
         text = json.dumps({**results, "checkpoint": str(opts.checkpoint), "num_samples": len(preds),
-                           "num_videos": total, "num_skipped": len(preds.skipped),
+                           "num_videos": total, "num_skipped": len(preds.skips), "num_missing": num_missing,
                            "num_evaluated": preds.evaluated, "skipped": preds.skipped}, indent=2)
         for path in (run.run_dir / f"{run.timestamp}.json", run.work_dir / "test_metrics.json"):
             write_atomic(path, text)
         logger.info(f"Metrics written to {run.work_dir / 'test_metrics.json'}")
         if opts.dump:
             write_atomic(opts.dump, pickle.dumps(_dump_records(preds)))
-            logger.info(f"Dumped {len(preds)} predictions to {opts.dump}")
+            logger.info(f"Dumped {len(preds)} predictions and {len(preds.skips)} skipped samples to {opts.dump}")
     barrier()
     return results
 
 
 def _dump_records(preds: Predictions) -> list[dict[str, Any]]:
-    """MMAction2's three keys, plus the sample's dataset index and file, to match the list."""
-    records = []
+    """One record per sample, in dataset order: MMAction2's three keys, plus the sample's
+    dataset ``index`` and ``filename`` (to match the list), ``skipped`` and ``reason``.
+
+    A skipped sample keeps its place, so ``records[i]['index'] == i``: its ``pred_score``
+    is NaN (same shape as the others, so stacking the scores still works) and its
+    ``pred_label`` is -1, a class no label has.
+    """
+    records: dict[int, dict[str, Any]] = {}
     for index, score, label, filename in zip(preds.indices, preds.scores, preds.labels, preds.filenames):
         score_t = torch.from_numpy(np.ascontiguousarray(score, dtype=np.float32))
-        records.append({"pred_score": score_t,
-                        "pred_label": score_t.argmax().reshape(1),
-                        "gt_label": torch.as_tensor(label),
-                        "index": int(index), "filename": filename})
-    return records
-
+        records[int(index)] = {"pred_score": score_t, "pred_label": score_t.argmax().reshape(1),
+                               "gt_label": torch.as_tensor(label), "index": int(index), "filename": filename,
+                               "skipped": False, "reason": ""}
+    num_classes = preds.scores.shape[1]
+    for skip in preds.skips:
+        records[skip.index] = {"pred_score": torch.full((num_classes,), float("nan")),
+                               "pred_label": torch.tensor([-1]),
+                               "gt_label": torch.as_tensor(skip.label if skip.label is not None else -1),
+                               "index": skip.index, "filename": skip.filename,
+                               "skipped": True, "reason": skip.reason}
+    return [records[i] for i in sorted(records)]

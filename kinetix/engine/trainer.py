@@ -18,10 +18,11 @@ import torch
 from torch import nn
 
 from kinetix.dist import all_gather_object, all_ranks_agree, get_world_size
-from kinetix.engine.logs import ScalarWriter, SkipLog
+from kinetix.engine.logs import ScalarWriter
 from kinetix.engine.optim import clip_gradients
 from kinetix.engine.precision import Precision, autocast, choose_precision, make_grad_scaler
 from kinetix.engine.schedulers import LRSchedule
+from kinetix.engine.skips import SkipLog
 from kinetix.errors import DataError, KinetixError
 
 
@@ -63,7 +64,7 @@ class Trainer:
                  hooks: Sequence[Hook], device: torch.device, work_dir: Path,
                  scalars: ScalarWriter, meta: dict[str, Any] | None = None,
                  clip_grad: dict | None = None, amp: bool | Precision = False, max_iters: int | None = None,
-                 accumulative_counts: int = 1) -> None:
+                 accumulative_counts: int = 1, skip_log: SkipLog | None = None) -> None:
         if (max_epochs is None) == (max_iters is None):
             raise ValueError("Trainer: give exactly one of max_epochs and max_iters")
         self.model = model
@@ -90,8 +91,9 @@ class Trainer:
         self.iter = 0           # completed iterations, over all epochs
         self.inner_iter = 0     # index of the current batch within the epoch
         self.batches_done = 0   # batches of the current epoch already consumed (resume point)
-        self.skipped: list[str] = []  # undecodable videos of the last epoch (this rank, then all ranks)
-        self.skip_log = SkipLog()     # warns once per video, over all epochs
+        self.skipped: list[str] = []  # undecodable videos of the last epoch, over all ranks
+        self._epoch_skips: dict[str, str] = {}  # this rank's, this epoch: name -> reason
+        self.skip_log = skip_log or SkipLog()  # warns once per video and lists them (validation shares it)
         self.evaluation_contexts: list[Callable[[], contextlib.AbstractContextManager]] = []
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
@@ -137,12 +139,12 @@ class Trainer:
         if start:
             sampler.skip_next(start * self.train_loader.batch_size)
         else:
-            self.skipped = []
+            self._epoch_skips = {}
         start_iter = self.iter
         tick = time.perf_counter()
         for self.inner_iter, batch in enumerate(self.train_loader, start=start):
             data_time = time.perf_counter() - tick
-            self.skipped.extend(self.skip_log.note(batch))
+            self._epoch_skips.update(self.skip_log.note(batch))
             self.batches_done = self.inner_iter + 1
             if not self._all_ranks_have_data(batch):
                 tick = time.perf_counter()
@@ -153,12 +155,10 @@ class Trainer:
             outputs["time"] = time.perf_counter() - tick
             self.call_hooks("after_step", outputs)
             if self.done:
+                self._share_skips()
                 return False
             tick = time.perf_counter()
-        # Over all ranks (one gather per epoch): the count is the job's, and no rank
-        # warns again about a video that another rank has already named.
-        self.skipped = self._gather_skipped()
-        self.skip_log.warned.update(self.skipped)
+        self._share_skips()
         if self.iter == start_iter and start < self.iters_per_epoch:
             raise DataError(f"epoch {self.epoch + 1}: no batch could be trained on; "
                             f"{len(self.skipped)} video(s) were undecodable, e.g. {self.skipped[:1]}")
@@ -212,10 +212,14 @@ class Trainer:
             outputs[key] = float(losses[key].detach())
         return outputs
 
-    def _gather_skipped(self) -> list[str]:
-        if get_world_size() == 1:
-            return sorted(set(self.skipped))
-        return sorted({name for names in all_gather_object(self.skipped) for name in names})
+    def _share_skips(self) -> None:
+        """Over all ranks (one gather per epoch): the count is the job's, and rank 0
+        warns about and lists the videos that other ranks met."""
+        gathered = dict(self._epoch_skips)
+        if get_world_size() > 1:
+            gathered = {name: why for skips in all_gather_object(self._epoch_skips) for name, why in skips.items()}
+        self.skip_log.merge(gathered)
+        self.skipped = sorted(gathered)
 
     def checkpoint(self, with_optimizer: bool = True) -> dict[str, Any]:
         """Everything needed to evaluate (state_dict) or to continue exactly (the rest)."""

@@ -1,6 +1,7 @@
 """Annotation parsing and checks, skipped undecodable videos, and build_dataloader."""
 
 import os
+import time
 import warnings
 
 import numpy as np
@@ -100,17 +101,44 @@ def test_annotation_errors_are_one_line(tmp_path):
         RawframeDataset(ann, [], data_prefix=dict(img=str(tmp_path)))
 
 
-def test_missing_videos_reported_with_count_and_first(tmp_path):
+def test_missing_videos_are_left_out_and_kept_or_fatal_on_request(tmp_path):
     (tmp_path / "ok.mp4").write_bytes(b"")
-    ann = write(tmp_path / "list.txt", "ok.mp4 0\nmissing1.mp4 1\nmissing2.mp4 1\n")
+    (tmp_path / "ok2.mp4").write_bytes(b"")
+    ann = write(tmp_path / "list.txt", "ok.mp4 0\nmissing1.mp4 1\nok2.mp4 2\nmissing2.mp4 1\n")
+    ds = VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)))  # on_missing='skip' by default
+    assert [os.path.basename(info["filename"]) for info in ds.data_list] == ["ok.mp4", "ok2.mp4"]
+    assert ds.missing == [(str(tmp_path / "missing1.mp4"), f"{ann}:2"), (str(tmp_path / "missing2.mp4"), f"{ann}:4")]
+    assert ds.get_data_info(1)["label"] == 2  # positions close up
     with pytest.raises(DataError) as info:
-        VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)))
+        VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)), on_missing="error")
     message = str(info.value)
-    assert "2 of 3 videos" in message and "list.txt:2" in message and "missing1.mp4" in message
+    assert "2 of 4 videos" in message and "list.txt:2" in message and "missing1.mp4" in message
     assert "\n" not in message
-    ann = write(tmp_path / "raw.txt", "nodir 10 0\n")
-    with pytest.raises(DataError, match="1 of 1 frame folders .*raw.txt:1: .*nodir"):
+    # Nothing at all to load is always an error, whatever on_missing says.
+    ann = write(tmp_path / "raw.txt", "nodir 10 0\nnodir2 10 0\n")
+    with pytest.raises(DataError, match="none of the 2 frame folders listed in .*raw.txt exists .*raw.txt:1: .*nodir"):
         RawframeDataset(ann, [], data_prefix=dict(img=str(tmp_path)))
+    (tmp_path / "nodir2").mkdir()
+    raw = RawframeDataset(ann, [], data_prefix=dict(img=str(tmp_path)))
+    assert len(raw) == 1 and raw.missing == [(str(tmp_path / "nodir"), f"{ann}:1")]
+    with pytest.raises(DataError, match="1 of 2 frame folders .*on_missing='error'.*raw.txt:1: .*nodir"):
+        RawframeDataset(ann, [], data_prefix=dict(img=str(tmp_path)), on_missing="error")
+
+
+def test_missing_videos_of_wrapped_datasets_and_option_checks(tmp_path):
+    (tmp_path / "ok.mp4").write_bytes(b"")
+    ann = write(tmp_path / "list.txt", "ok.mp4 0\ngone.mp4 1\n")
+    inner = dict(type="VideoDataset", ann_file=ann, data_prefix=dict(video=str(tmp_path)), pipeline=[])
+    concat = build_dataset(dict(type="ConcatDataset", datasets=[inner, dict(type="RepeatDataset", times=2,
+                                                                             dataset=inner)]), "d")
+    assert [path for path, _ in concat.missing] == [str(tmp_path / "gone.mp4")] * 2
+    for key, value, expected in (("on_missing", "ignore", "one of 'skip', 'error'"),
+                                 ("decode_timeout", 0, "a positive number or None"),
+                                 ("decode_timeout", "60", "a positive number or None")):
+        with pytest.raises(ConfigError, match=f"^test_dataloader.dataset.{key}: expected {expected}"):
+            build_dataset({**inner, key: value}, "test_dataloader.dataset")
+    with pytest.raises(ConfigError, match="decode_timeout"):  # built in code: checked there too
+        VideoDataset(ann, [], data_prefix=dict(video=str(tmp_path)), decode_timeout=float("inf"))
 
 
 def test_undecodable_video_is_reported_not_warned(tmp_path, synth):
@@ -238,3 +266,32 @@ def test_repeat_times_is_a_positive_int(tmp_path):
                  data_prefix=dict(video=str(tmp_path)), pipeline=[])
     with pytest.raises(ConfigError, match=r"^train_dataloader\.dataset\.times: expected a positive int, got 0$"):
         build_dataset(dict(type="RepeatDataset", dataset=inner, times=0), "train_dataloader.dataset")
+
+
+class SleepOn:
+    """A pipeline step that stalls on one file, as a decoder stuck on a bad video would."""
+
+    def __init__(self, name, seconds):
+        self.name, self.seconds = name, seconds
+
+    def __call__(self, results):
+        if os.path.basename(results["filename"]) == self.name:
+            time.sleep(self.seconds)
+        return results
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_sample_over_the_decode_timeout_is_skipped(tmp_path, synth, num_workers):
+    names = sorted(os.listdir(os.path.join(synth, "videos", "train")))[:3]
+    ann = write(tmp_path / "list.txt", "".join(f"train/{n} {i}\n" for i, n in enumerate(names)))
+    pipeline = [SleepOn(names[1], 30), *video_pipeline(test_mode=True)]
+    cfg = dict(batch_size=3, num_workers=num_workers, dataset=dict(
+        type="VideoDataset", ann_file=ann, data_prefix=dict(video=os.path.join(synth, "videos")),
+        pipeline=pipeline, decode_timeout=0.3))
+    started = time.monotonic()
+    batch = next(iter(build_dataloader(cfg, "test_dataloader", seed=0, shuffle_default=False)))
+    assert time.monotonic() - started < 10  # not the 30 s the step wanted
+    assert batch["indices"].tolist() == [0, 2] and batch["skipped_indices"].tolist() == [1]
+    assert [os.path.basename(s) for s in batch["skipped"]] == [names[1]]
+    assert batch["skip_reasons"] == ["decode timed out after 0.3 s"]
+    assert batch["skipped_labels"] == [1]

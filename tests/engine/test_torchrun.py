@@ -3,6 +3,7 @@ same predictions as one process."""
 
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
@@ -54,3 +55,27 @@ def test_two_process_train_and_test_match_one_process(synthetic_options, tmp_pat
     for a, b in zip(one, two):
         assert int(a["gt_label"]) == int(b["gt_label"])
         assert torch.allclose(a["pred_score"], b["pred_score"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_two_process_training_warns_once_per_bad_video_and_lists_them_all(tiny_synthetic, synthetic_options,
+                                                                           tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(tiny_synthetic / "videos", root / "videos")
+    for split in ("train", "val", "test"):
+        shutil.copy(tiny_synthetic / f"{split}_list_videos.txt", root)
+    names = [line.split()[0] for line in (root / "train_list_videos.txt").read_text().splitlines()]
+    bad = [root / "videos" / name for name in names[::7]]  # each epoch shuffles them over both ranks
+    for path in bad:
+        path.write_bytes(b"not a video")
+    work = tmp_path / "ddp"
+    proc = _torchrun("tools/train.py", TSM, "--work-dir", str(work), "--no-validate",
+                     "--cfg-options", *synthetic_options(epochs=2, batch_size=4, root=root))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = "\n".join(p.read_text() for p in work.glob("*/*.log"))  # rank 0's
+    for path in bad:
+        assert (proc.stdout + proc.stderr).count(f"skipping undecodable {path}:") == 1
+        assert log.count(f"skipping undecodable {path}:") == 1
+    assert sorted((work / "bad_videos.txt").read_text().splitlines()) == \
+        sorted(f"{path}\t{line.split(f'{path}: ', 1)[1]}" for path in bad
+               for line in log.splitlines() if f"skipping undecodable {path}:" in line)

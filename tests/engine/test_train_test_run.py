@@ -227,3 +227,50 @@ def test_test_results_say_over_how_many_videos_and_fail_when_none_decodes(tiny_s
     err = capsys.readouterr().err.split("\r")[-1].strip()  # after the progress bar's last redraw
     assert err.startswith(f"error: test: none of the {len(test_videos)} video(s) of ") and "no metric" in err
     assert "\n" not in err
+
+
+def test_missing_videos_are_left_out_and_skipped_ones_stay_in_the_dump(tiny_synthetic, synthetic_options,
+                                                                         tmp_path, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(tiny_synthetic / "videos", root / "videos")
+    for split in ("train", "val", "test"):
+        shutil.copy(tiny_synthetic / f"{split}_list_videos.txt", root)
+    train_videos = [line.split()[0] for line in (root / "train_list_videos.txt").read_text().splitlines()]
+    (root / "videos" / train_videos[3]).unlink()
+    work, options = tmp_path / "work", synthetic_options(epochs=1, batch_size=8, root=root)
+    assert run_train(work, options, "--no-validate") == 0
+    missing_line = [line for line in capsys.readouterr().out.splitlines() if "do not exist" in line]
+    assert len(missing_line) == 1 and f"1 file(s) listed in {root / 'train_list_videos.txt'}" in missing_line[0]
+    assert (work / "missing_videos.txt").read_text() == \
+        f"{root / 'videos' / train_videos[3]}\t{root / 'train_list_videos.txt'}:4\n"
+    assert not (work / "bad_videos.txt").exists()  # nothing undecodable
+    # on_missing='error': fatal, in one line naming the list's line
+    assert run_train(tmp_path / "strict", options + ["train_dataloader.dataset.on_missing=error"],
+                     "--no-validate") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: 1 of {len(train_videos)} videos listed in {root / 'train_list_videos.txt'} do not "
+                   f"exist (on_missing='error'); first: {root / 'train_list_videos.txt'}:4: "
+                   f"{root / 'videos' / train_videos[3]}")
+
+    test_lines = [line.split() for line in (root / "test_list_videos.txt").read_text().splitlines()]
+    test_videos = [name for name, _ in test_lines]
+    (root / "videos" / test_videos[0]).unlink()
+    (root / "videos" / test_videos[2]).write_bytes(b"\0" * 100)
+    dump = tmp_path / "out.pkl"
+    assert cli.test_main([TSM, str(work / "epoch_1.pth"), "--work-dir", str(work), "--dump", str(dump),
+                          "--cfg-options", *options]) == 0
+    records = pickle.loads(dump.read_bytes())
+    # one record per sample kept (the missing video is left out), in order, the skipped one in its place
+    assert [r["index"] for r in records] == list(range(len(test_videos) - 1))
+    assert [r["filename"] for r in records] == [str(root / "videos" / v) for v in test_videos[1:]]
+    bad = records[1]
+    assert bad["skipped"] is True and bad["reason"] and bad["pred_label"].tolist() == [-1]
+    assert torch.isnan(bad["pred_score"]).all() and bad["gt_label"].item() == int(test_lines[2][1])
+    assert not any(r["skipped"] for r in records[:1] + records[2:])
+    assert torch.stack([r["pred_score"] for r in records]).shape == (len(records), 8)
+    assert (work / "bad_videos_test.txt").read_text() == f"{root / 'videos' / test_videos[2]}\t{bad['reason']}\n"
+    assert (work / "missing_videos_test.txt").read_text().startswith(f"{root / 'videos' / test_videos[0]}\t")
+    assert (work / "missing_videos.txt").exists()  # the training run's list is left alone
+    metrics = json.loads((work / "test_metrics.json").read_text())
+    assert (metrics["num_samples"], metrics["num_videos"], metrics["num_skipped"], metrics["num_missing"]) == \
+        (len(test_videos) - 2, len(test_videos) - 1, 1, 1)
