@@ -11,7 +11,12 @@ every video of the list once) per round and prints, as medians of the rounds:
   sample counts once);
 * frames decoded per clip, and how many of them the clip uses;
 * the split of the time between decode, convert (decoded frame to RGB), resize
-  (Resize, RandomRescale) and the rest (sampling, crops, flips, formatting).
+  (Resize, RandomRescale) and the rest (sampling, crops, flips, formatting), and
+  the time of each step.
+
+A sample is done when its ``inputs`` are one contiguous block, as a model takes
+them: MMAction2 leaves that copy out of its pipeline (its FormatShape returns a
+transposed view), so both sides end with a ``Contiguous`` step that makes it.
 
 ``--against-mmaction2 PYTHON`` (a Python with MMAction2 installed, see
 make_mmaction2_venv.sh) runs MMAction2's transforms, built from the same
@@ -103,8 +108,9 @@ def timed_convert(stats: dict) -> Iterator[bool]:
 
 def instrument(dataset: Any, stats: dict) -> None:
     """Wrap every pipeline step in a timer (decode steps also in a frame counter)."""
+    pipeline = [*dataset.pipeline, driver.Contiguous()]
     steps = []
-    for step, name in zip(dataset.pipeline, driver.step_names(dataset.pipeline)):
+    for step, name in zip(pipeline, driver.step_names(pipeline)):
         kind = driver.category(step)
         inner = DecodeProbe(step, stats) if kind == "decode" else step
         steps.append(driver.TimedStep(inner, stats, kind, name))
