@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Create a venv with MMAction2 1.2.0 + decord, the baseline bench_data.py compares against.
+#
+#   bash tools/analysis_tools/make_mmaction2_venv.sh [VENV_DIR]     # default: .venv-mmaction2
+#   python tools/analysis_tools/bench_data.py CONFIG --against-mmaction2 VENV_DIR/bin/python
+#
+# MMAction2 1.2.0 imports its DRN localizer at package import, and DRN needs
+# compiled mmcv ops that mmcv-lite lacks; nothing in the data pipeline needs DRN,
+# so that one import is made optional. Running the script again is harmless.
+set -euo pipefail
+
+VENV_DIR="${1:-$(cd "$(dirname "$0")/../.." && pwd)/.venv-mmaction2}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV_DIR/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV_DIR"
+fi
+"$VENV_DIR/bin/pip" install --quiet torch==2.13.0 mmaction2==1.2.0 mmengine==0.10.7 mmcv-lite==2.1.0 \
+    importlib_metadata decord
+
+"$VENV_DIR/bin/python" - <<'PY'
+import pathlib, site
+
+for root in site.getsitepackages():
+    path = pathlib.Path(root) / "mmaction" / "models" / "localizers" / "__init__.py"
+    if path.exists():
+        break
+else:
+    raise SystemExit("error: mmaction/models/localizers/__init__.py not found in the venv")
+line = "from .drn.drn import DRN\n"
+text = path.read_text()
+if line in text and "except ImportError:  # DRN needs compiled mmcv ops" not in text:
+    text = text.replace(line, "try:\n    " + line
+                        + "except ImportError:  # DRN needs compiled mmcv ops that mmcv-lite lacks\n"
+                        + "    DRN = None\n")
+    path.write_text(text)
+PY
+
+"$VENV_DIR/bin/python" -c "from mmaction.datasets.transforms import DecordInit, Resize" \
+    && echo "MMAction2 venv ready: $VENV_DIR/bin/python"
