@@ -40,8 +40,26 @@ def collate(samples: Sequence[dict]) -> dict[str, Any]:
         raise DataError(f"cannot batch samples of different shapes: {tuple(first['inputs'].shape)} "
                         f"({first.get('filename')}) vs {tuple(other['inputs'].shape)} ({other.get('filename')}); "
                         f"the pipeline must produce a fixed size")
-    batch["inputs"] = torch.stack([s["inputs"] for s in kept])
+    batch["inputs"] = stack_dense([s["inputs"] for s in kept])
     labels = [s["label"] for s in kept]
     batch["labels"] = torch.stack(labels) if labels[0].dim() > 0 else \
         torch.stack(labels).to(torch.int64)
     return batch
+
+
+def stack_dense(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack`` that copies in the tensors' own memory order.
+
+    Samples arrive as transposed views of frame-major memory (``FormatShape``
+    does not copy). Stacking them in memory order is a plain memcpy; the batch
+    is then a view with the requested shape, and the model's preprocessor makes
+    it contiguous in the same pass that converts it to float.
+    """
+    first = tensors[0]
+    order = sorted(range(first.dim()), key=lambda d: (-first.stride(d), d))
+    if not all(t.stride() == first.stride() for t in tensors) or \
+            not first.permute(order).is_contiguous():
+        return torch.stack(list(tensors))
+    stacked = torch.stack([t.permute(order) for t in tensors])
+    inverse = [order.index(d) + 1 for d in range(first.dim())]
+    return stacked.permute(0, *inverse)

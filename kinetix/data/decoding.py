@@ -123,6 +123,9 @@ class VideoReader:
         except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
             self.close()
             raise UndecodableVideoError(self.path, _describe(exc)) from None
+        except BaseException:  # the sample's decode timeout, Ctrl-C: nothing left open
+            self.close()
+            raise
         self.index = index
         self.total_frames = index.total_frames
         self.fps = index.fps

@@ -340,8 +340,13 @@ class FormatShape:
             if imgs.shape[0] != 1:
                 raise DataError(f"FormatShape(collapse=True) needs one view, got {imgs.shape[0]}")
             imgs = imgs[0]
-        results["imgs"] = np.ascontiguousarray(imgs)
-        results["input_shape"] = results["imgs"].shape
+        # A transposed view, not a copy: the one copy into the batch happens in
+        # `collate`, which keeps the frames' own memory order, and the model's
+        # preprocessor puts channels first while it converts to float anyway
+        # (a 10-clip x 3-crop I3D test sample is 190 MB: a transposing copy
+        # here took 240 ms, two thirds of the sample's time).
+        results["imgs"] = imgs
+        results["input_shape"] = imgs.shape
         return results
 
 
@@ -364,8 +369,10 @@ class PackActionInputs:
             label_t = torch.as_tensor(np.asarray(label, dtype=np.float32))  # multi-hot
         else:
             label_t = torch.tensor(int(label), dtype=torch.int64)
+        if any(stride < 0 for stride in imgs.strides):  # torch cannot view mirrored memory
+            imgs = np.ascontiguousarray(imgs)
         return {
-            "inputs": torch.from_numpy(np.ascontiguousarray(imgs)),
+            "inputs": torch.from_numpy(imgs),
             "label": label_t,
             "index": int(results.get("index", -1)),
             "filename": str(results.get("filename") or results.get("frame_dir") or ""),

@@ -71,7 +71,10 @@ class ActionDataPreprocessor(nn.Module):
         if self.to_rgb:
             inputs = inputs.flip(2)  # BGR <-> RGB on the channel axis
         if self.to_float32 or self.mean is not None:
-            inputs = inputs.float()
+            # Contiguous in the same pass: collated inputs are transposed views.
+            inputs = inputs.to(torch.float32, memory_format=torch.contiguous_format)
+        else:
+            inputs = inputs.contiguous()
         if self.mean is not None:
             inputs = (inputs - self.mean) / self.std
         if training and self.blending is not None:

@@ -60,19 +60,6 @@ class TimedStep:
             steps[self.name] = steps.get(self.name, 0.0) + spent
 
 
-class Contiguous:
-    """The last step on both sides: the packed ``inputs`` as the one contiguous block a model
-    takes. MMAction2's FormatShape returns a transposed view and leaves this copy to the
-    training process (to ``.to(device)``); kinetix makes it in the pipeline. Counting it on
-    both sides compares the same work."""
-
-    def __call__(self, results: Any) -> Any:
-        inputs = results.get("inputs") if isinstance(results, dict) else None
-        if inputs is not None and hasattr(inputs, "is_contiguous") and not inputs.is_contiguous():
-            results["inputs"] = inputs.contiguous()
-        return results
-
-
 def step_names(steps: list) -> list[str]:
     """Type names, numbered where a type appears twice (Resize, MultiScaleCrop, Resize#2)."""
     names: list[str] = []
@@ -173,7 +160,6 @@ def main(argv: list[str]) -> int:
         print(f"FAIL {type(exc).__name__}: {' '.join(str(exc).split())}", flush=True)
         return 1
     samples = spec["samples"]
-    steps.append(Contiguous())
     stats: dict = {}
     timed = [TimedStep(step, stats, category(step), name) for step, name in zip(steps, step_names(steps))]
     print("READY", flush=True)
