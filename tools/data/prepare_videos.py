@@ -351,6 +351,8 @@ _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "s
 
 def check_x264_options(options: dict[str, str]) -> None:
     """Open an encoder with ``options`` once: FFmpeg only logs a mistyped x264 parameter."""
+    if "libx264" not in av.codecs_available:
+        raise DataError(f"PyAV {av.__version__} was built without libx264 (PyPI's av wheels have it)")
     context = av.CodecContext.create("libx264", "w")
     context.width, context.height, context.pix_fmt = 64, 64, "yuv420p"
     context.time_base, context.options = Fraction(1, 25), options
