@@ -65,11 +65,16 @@ def _reformatter() -> VideoReformatter:
     a new one per frame, 4x the cost for the same pixels; one per video still
     pays the set-up for each clip of 8 frames. A converter keeps its set-up for
     as long as the frame size and format stay the same, as they do across a
-    dataset of resized videos, so one per thread serves them all."""
-    converter = getattr(_THREAD, "reformatter", None)
-    if converter is None:
-        converter = _THREAD.reformatter = VideoReformatter()
-    return converter
+    dataset of resized videos, so one per thread serves them all.
+
+    One per *process* too: a DataLoader worker forked from a process that had
+    converted frames must not inherit its converter (its scaler's state), so
+    the owner's pid is checked.
+    """
+    pid = os.getpid()
+    if getattr(_THREAD, "pid", None) != pid:
+        _THREAD.reformatter, _THREAD.pid = VideoReformatter(), pid
+    return _THREAD.reformatter
 
 
 class _NoFramePts(Exception):
@@ -340,7 +345,10 @@ class VideoReader:
         return out
 
     def _rgb(self, frame: av.VideoFrame) -> np.ndarray:
-        return _reformatter().reformat(frame, format="rgb24").to_ndarray()
+        # One scaler thread: FFmpeg's default starts a pool of one per core for each
+        # converter, which DataLoader workers would oversubscribe (and a forked
+        # child would wait on for ever). Same pixels, same speed here.
+        return _reformatter().reformat(frame, format="rgb24", threads=1).to_ndarray()
 
     def close(self) -> None:
         if self._container is not None:

@@ -180,3 +180,26 @@ def test_the_reused_colour_converter_gives_pyavs_own_pixels(coded_video):
         reference = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert len(ours) == len(reference) == N_FRAMES
     assert all(np.array_equal(a, b) for a, b in zip(ours, reference))
+
+
+def _decode_in_child(path, queue):
+    queue.put([read_code(img) for img in VideoReader(path).get_frames([5, 6])])
+
+
+def test_a_forked_worker_converts_frames_after_its_parent_did(coded_video):
+    # DataLoader workers are forked from a process that has often decoded already.
+    # A colour converter inherited from the parent waited for ever on the parent's
+    # scaler threads, which do not exist in the child.
+    import multiprocessing
+
+    assert [read_code(img) for img in VideoReader(coded_video).get_frames([1, 2])] == [1, 2]
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_decode_in_child, args=(coded_video, queue))
+    child.start()
+    child.join(30)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung, "the forked child hung converting a frame"
+    assert queue.get(timeout=5) == [5, 6]

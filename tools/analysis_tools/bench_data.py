@@ -2,7 +2,7 @@
 side by side with MMAction2's own pipeline on the same videos.
 
     python tools/analysis_tools/bench_data.py CONFIG [--split train|test] [--clips N] [--rounds 6]
-        [--workers N] [--against-mmaction2 PYTHON] [--cfg-options k=v ...]
+        [--workers N] [--against-mmaction2 PYTHON [--mmaction2-data-root DIR]] [--cfg-options k=v ...]
 
 Runs the pipeline of ``{split}_dataloader.dataset`` over ``--clips`` samples (default:
 every video of the list once) per round and prints, as medians of the rounds:
@@ -22,7 +22,9 @@ and a transposed view of them; the copy into a batch comes later on both sides
 make_mmaction2_venv.sh) runs MMAction2's transforms, built from the same
 pipeline, on the same videos, in rounds interleaved with kinetix's, and prints
 the ratio. decord converts to RGB inside its decode, so MMAction2's convert
-share is part of its decode. ``--workers N`` adds wall-clock clips/s through a
+share is part of its decode. ``--mmaction2-data-root DIR`` has MMAction2 read
+the same list from DIR: kinetix on videos made by prepare_videos.py against
+MMAction2 on their originals. ``--workers N`` adds wall-clock clips/s through a
 DataLoader with N worker processes (after its first batch).
 
 The configs in configs/benchmarks/ hold MMAction2's standard pipelines for the
@@ -235,6 +237,14 @@ def run(args: argparse.Namespace) -> None:
     mm = None
     if args.against_mmaction2:
         samples = [_jsonable(dataset.get_data_info(i)) for i in range(videos)]
+        if args.mmaction2_data_root:
+            # The same list, MMAction2 reading it from other files: prepared videos for
+            # kinetix against the originals for MMAction2.
+            for sample in samples:
+                rel = os.path.relpath(sample["filename"], dataset.prefix or ".")
+                sample["filename"] = os.path.join(args.mmaction2_data_root, rel)
+                if not os.path.isfile(sample["filename"]):
+                    raise BenchError(f"--mmaction2-data-root: {sample['filename']} does not exist")
         mm = MMAction2Side(args.against_mmaction2, pipeline, samples)
     try:
         with timed_convert(stats) as with_convert:
@@ -286,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--workers", type=int, default=0, help="also time a DataLoader with N workers")
     parser.add_argument("--against-mmaction2", metavar="PYTHON", help="a Python with MMAction2 installed")
+    parser.add_argument("--mmaction2-data-root", metavar="DIR",
+                        help="MMAction2 reads the same list from DIR (e.g. the originals of "
+                             "videos made by prepare_videos.py)")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     for name in ("clips", "workers"):
