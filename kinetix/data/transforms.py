@@ -298,6 +298,14 @@ class TenCrop:
         return _multi_crop(results, boxes, w, h, flips=True)
 
 
+def _flip(img: np.ndarray, axis: int) -> np.ndarray:
+    """A mirrored copy. Not ``np.flip``'s view: stacking 32 mirrored views into a clip
+    took 6.0 ms against 0.4 ms for cv2.flip's copies, which stack at memcpy speed."""
+    if img.ndim == 2 or (img.ndim == 3 and 1 < img.shape[2] <= 4):
+        return cv2.flip(img, 1 if axis == 1 else 0)
+    return np.ascontiguousarray(np.flip(img, axis=axis))  # cv2 would drop a 1-channel axis
+
+
 @TRANSFORMS.register
 class Flip:
     """Mirror every frame with probability ``flip_ratio``; optionally remap the label."""
@@ -318,7 +326,7 @@ class Flip:
         if not flip:
             return results
         axis = 1 if self.direction == "horizontal" else 0
-        imgs = [np.flip(img, axis=axis) for img in results["imgs"]]
+        imgs = [_flip(img, axis) for img in results["imgs"]]
         if results.get("modality") == "Flow" and axis == 1:
             # Mirroring negates x-motion: x-flow frames (even positions) are inverted.
             imgs = [255 - img if i % 2 == 0 else img for i, img in enumerate(imgs)]

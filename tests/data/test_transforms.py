@@ -158,3 +158,15 @@ def test_collate_drops_skipped():
     empty = collate([{"skipped": "a.mp4", "index": 0}])
     assert empty["inputs"] is None and empty["labels"] is None and empty["skipped"] == ["a.mp4"]
     assert empty["indices"].shape == (0,)
+
+
+@pytest.mark.parametrize("shape", [(6, 9, 3), (6, 9), (6, 9, 1), (6, 9, 2)])
+@pytest.mark.parametrize("direction", ["horizontal", "vertical"])
+def test_flip_mirrors_into_contiguous_frames(shape, direction):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, shape, dtype=np.uint8) for _ in range(3)]
+    out = Flip(flip_ratio=1.0, direction=direction)(dict(imgs=list(frames)))["imgs"]
+    axis = 1 if direction == "horizontal" else 0
+    for got, frame in zip(out, frames):
+        assert got.shape == frame.shape and np.array_equal(got, np.flip(frame, axis=axis))
+        assert got.flags.c_contiguous  # stacks at memcpy speed, unlike a mirrored view

@@ -85,3 +85,15 @@ def test_cpu_uint8_batch_runs_on_cuda_model() -> None:
     losses["loss"].backward()
     scores = model.eval()(batch, mode="predict")
     assert scores.is_cuda and scores.shape == (2, 3)
+
+
+@pytest.mark.parametrize("mean", [MEAN, None])
+def test_a_channels_last_batch_view_comes_out_contiguous_and_equal(mean) -> None:
+    # Collated batches are views of channels-last memory (collate copies once, in
+    # memory order); the preprocessor makes them contiguous in its float pass.
+    memory = torch.randint(0, 256, (2, 3, 4, 5, 3), dtype=torch.uint8)  # N, crops*clips, H, W, C
+    view = memory.permute(0, 1, 4, 2, 3)
+    pre = ActionDataPreprocessor(mean=mean, std=STD if mean else None, format_shape="NCHW")
+    out, _ = pre({"inputs": view})
+    expected, _ = pre({"inputs": view.contiguous()})
+    assert out.is_contiguous() and torch.equal(out, expected)
