@@ -7,16 +7,19 @@ these frame indices", and one well-tested implementation beats three.
 
 How :class:`VideoReader` stays exact *and* cheap:
 
-* At open time it demuxes every packet of the video stream without decoding
-  (cheap: no pixels are produced). Sorting the packet pts gives the
-  presentation order, so frame ``i`` is the frame with the ``i``-th smallest
-  pts and ``total_frames`` is exact, unlike container metadata, which is often
-  missing or wrong.
-* At decode time the wanted indices are grouped by the keyframe segment they
-  fall in. For each group it seeks to that keyframe and decodes forward only up
-  to the last wanted frame of the group, then matches decoded frames by pts.
-  Sparse sampling (TSN: 8 frames out of 300) thus decodes a few GOPs instead of
-  the whole video.
+* It indexes every packet of the video stream without decoding
+  (``packet_index.py``): frame ``i`` is the frame with the ``i``-th smallest
+  pts, so ``total_frames`` is exact, unlike container metadata. Indexes are
+  cached per process, so the next epoch does not demux the file again.
+* The wanted indices are grouped by the keyframe segment they fall in. For
+  each group the reader puts the demuxer on that keyframe's packet and decodes
+  forward only until the group's frames have come out, matching frames by pts.
+  A seek only has to land at or before the keyframe: the packets before it are
+  demuxed, not decoded (MPEG-TS and AVI seeks land early or late, and a late
+  landing is retried from the keyframe before).
+* Packets of frames nobody asked for are decoded with ``skip_frame='NONREF'``:
+  a non-reference frame is needed by no other frame, so skipping it changes no
+  pixel, and 40% of a typical H.264 stream is such frames.
 
 Anything that goes wrong with a video file (cannot open, no video stream,
 decode error, a wanted frame that never comes out) raises
