@@ -218,7 +218,8 @@ def check_types(cfg: Any, registry: Registry, key_path: str) -> None:
             check_arguments(target, {k: v for k, v in cfg.items()
                                      if k != "type" and not _built_later(k, v)}, key_path)
         for key, value in cfg.items():
-            if key != "type" and not key.endswith("_cfg"):
+            # Non-string keys are data (Flip's flip_label_map {86: 87, ...}), never configs.
+            if isinstance(key, str) and key != "type" and not key.endswith("_cfg"):
                 check_types(value, _child_registry(registry, key), f"{key_path}.{key}")
     elif isinstance(cfg, (list, tuple)):
         for i, value in enumerate(cfg):

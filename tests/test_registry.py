@@ -164,3 +164,9 @@ def test_check_types_leaves_values_that_build_turns_into_objects():
     reg = make_registry()
     # child and items are built first; check_types must not compare their dicts with annotations
     check_types(dict(type="Node", child=dict(type="Leaf", size=2), items=[dict(type="Leaf")]), reg, "m")
+
+
+def test_check_types_accepts_dicts_with_non_string_keys():
+    # Flip(flip_label_map={86: 87, ...}) in the Something-Something configs.
+    reg = make_registry()
+    check_types(dict(type="Node", child=dict(type="Leaf"), items={86: 87, 87: 86}), reg, "model")

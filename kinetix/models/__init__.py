@@ -13,10 +13,12 @@ from kinetix.models.recognizers import BaseRecognizer, Recognizer2D, Recognizer3
 from kinetix.models.resnet import ResNet
 from kinetix.models.resnet3d import ResNet3d
 from kinetix.models.resnet_tsm import ResNetTSM, TemporalShift
+from kinetix.models.trn_head import TRNHead
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
     "ConvModule", "CrossEntropyLoss", "CutmixBlending", "I3DHead", "MixupBlending",
     "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "TSMHead", "TSNHead",
     "TemporalShift",
+    "TRNHead",
 ]

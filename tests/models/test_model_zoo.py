@@ -89,6 +89,21 @@ ZOO = {
                                                            num_classes=NUM_CLASSES, alpha=1.0)),
              test_cfg=dict(max_testing_views=2)),
         (2, 2, 3, 4, 32, 32), (2, 3, 3, 4, 32, 32), "index"),
+    "trn_r18_multiscale": (
+        dict(type="Recognizer2D",
+             backbone=dict(type="ResNet", depth=18, base_channels=8, partial_bn=True),
+             cls_head=dict(type="TRNHead", num_classes=NUM_CLASSES, in_channels=64,
+                           num_segments=4, relation_type="TRNMultiScale", hidden_dim=16,
+                           dropout_ratio=0.8, average_clips="prob"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 4, 3, 32, 32), (2, 8, 3, 32, 32), "index"),
+    "trn_r18_relation": (
+        dict(type="Recognizer2D", backbone=dict(type="ResNet", depth=18, base_channels=8),
+             cls_head=dict(type="TRNHead", num_classes=NUM_CLASSES, in_channels=64,
+                           num_segments=3, relation_type="TRN", hidden_dim=16,
+                           average_clips="score"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 3, 3, 32, 32), (1, 6, 3, 32, 32), "index"),
 }
 
 

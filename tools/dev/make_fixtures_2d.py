@@ -1,0 +1,119 @@
+"""Write the MMAction2 parity fixtures of the 2D families (TRN, TANet, mobile TSMs, ...).
+
+Run with the MMAction2 1.2.0 venv (see tools/analysis_tools/make_mmaction2_venv.sh):
+
+    /work/mmaction2-venv/bin/python tools/dev/make_fixtures_2d.py [--out tests/fixtures/zoo_2d]
+
+MMAction2's backbones have no width knob, so the models are full width; to keep the
+fixtures small they hold no weights. Both sides fill every state-dict entry with
+``fill_state_dict`` (a function of the key, the shape and the seed only) and draw the
+input with ``make_input``; a fixture keeps the key -> shape list and MMAction2's
+eval scores (backbone, then head). tests/models/test_parity_2d.py imports this file
+for FAMILIES, fill_state_dict and make_input, so both sides use one definition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SEED = 0
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+
+
+def _recognizer(backbone: dict, head: dict) -> dict:
+    return dict(type="Recognizer2D", backbone=backbone, cls_head=head,
+                data_preprocessor=dict(type="ActionDataPreprocessor", mean=MEAN, std=STD,
+                                       format_shape="NCHW"))
+
+
+# name -> (model config, (batch, frames per sample, height, width))
+FAMILIES: dict[str, tuple[dict, tuple[int, int, int, int]]] = {
+    "trn_relation": (
+        _recognizer(dict(type="ResNet", depth=18, pretrained=None),
+                    dict(type="TRNHead", num_classes=7, in_channels=512, num_segments=4,
+                         relation_type="TRN", hidden_dim=32, dropout_ratio=0.8)),
+        (2, 4, 32, 32)),
+    "trn_multiscale": (
+        _recognizer(dict(type="ResNet", depth=18, pretrained=None),
+                    dict(type="TRNHead", num_classes=7, in_channels=512, num_segments=8,
+                         relation_type="TRNMultiScale", hidden_dim=32)),
+        (2, 8, 32, 32)),
+}
+
+
+def fill_state_dict(state: dict[str, torch.Tensor], seed: int = SEED) -> dict[str, torch.Tensor]:
+    """Deterministic values for every entry, from (seed, key, shape) alone.
+
+    Scales keep a deep random network's activations in a sane range: weights ~
+    N(0, 1/fan_in), norm scales near 1, running variances in [0.5, 1.5).
+    """
+    out = {}
+    for key, value in state.items():
+        if not value.is_floating_point():  # num_batches_tracked
+            out[key] = value.clone()
+            continue
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+        shape = value.shape
+        if key.endswith("running_var"):
+            new = 0.5 + torch.rand(shape, generator=gen)
+        elif key.endswith("running_mean") or value.dim() < 2 and not key.endswith("weight"):
+            new = 0.1 * torch.randn(shape, generator=gen)
+        elif value.dim() < 2:  # a norm's scale
+            new = 1 + 0.1 * torch.randn(shape, generator=gen)
+        else:
+            fan_in = value[0].numel()
+            new = torch.randn(shape, generator=gen) / fan_in ** 0.5
+        out[key] = new.to(value.dtype)
+    return out
+
+
+def make_input(shape: tuple[int, int, int, int], seed: int = SEED) -> torch.Tensor:
+    """Normalised frames ``(batch * frames, 3, H, W)``."""
+    b, t, h, w = shape
+    return torch.randn((b * t, 3, h, w), generator=torch.Generator().manual_seed(seed))
+
+
+def scores(model: torch.nn.Module, shape: tuple[int, int, int, int], seed: int = SEED) -> torch.Tensor:
+    """Eval scores: backbone on all frames, then the head; NumPy seeded for TRN's sampling."""
+    model.eval()
+    np.random.seed(seed)
+    with torch.no_grad():
+        feats = model.backbone(make_input(shape, seed))
+        return model.cls_head(feats, shape[1])
+
+
+def _mmaction_model(cfg: dict) -> torch.nn.Module:
+    import copy
+
+    from mmaction.registry import MODELS
+    from mmaction.utils import register_all_modules
+    register_all_modules()
+    return MODELS.build(copy.deepcopy(cfg))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="tests/fixtures/zoo_2d")
+    parser.add_argument("names", nargs="*", help="families to write (default: all)")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.names or FAMILIES:
+        cfg, shape = FAMILIES[name]
+        model = _mmaction_model(cfg)
+        state = fill_state_dict(model.state_dict())
+        model.load_state_dict(state, strict=True)
+        fixture = {"shapes": {k: tuple(v.shape) for k, v in state.items()},
+                   "scores": scores(model, shape), "input_shape": shape, "seed": SEED}
+        torch.save(fixture, out / f"{name}.pt")
+        print(f"{name}: {len(state)} keys, scores {tuple(fixture['scores'].shape)}, "
+              f"max |score| {fixture['scores'].abs().max():.4g}")
+
+
+if __name__ == "__main__":
+    main()
