@@ -9,8 +9,8 @@ Names are matched per ``ConvModule``. Our ``layer1.0.conv1`` (holding ``conv``
 and ``bn``) corresponds to torchvision's ``layer1.0.conv1`` + ``layer1.0.bn1``
 and to MMAction2's ``layer1.0.conv1.conv`` + ``layer1.0.conv1.bn``; our
 ``downsample`` to torchvision's ``downsample.0`` / ``downsample.1``. Wrapper
-modules (``TemporalShift.net``, ``TemporalPool.net``) are dropped from names on
-both sides, so a plain ResNet checkpoint loads into ResNetTSM. A 2D kernel
+modules (``TemporalShift.net``, ``TemporalPool.net``, ``TABlock.block``) are dropped from
+names on both sides, so a plain ResNet checkpoint loads into ResNetTSM and TANet. A 2D kernel
 loaded into a 3D conv is inflated: repeated over time and divided by its length,
 so a static clip gives the 2D network's response.
 """
@@ -57,9 +57,12 @@ def _strip_prefixes(name: str) -> str:
     return name
 
 
+_WRAPPERS = {"net", "block"}  # TemporalShift/TemporalPool.net, TANet's TABlock.block
+
+
 def _canonical(name: str) -> str:
-    """Drop wrapper components (``net``) so shifted/pooled layers match plain ones."""
-    return ".".join(part for part in name.split(".") if part != "net")
+    """Drop wrapper components so shifted, pooled or TA-blocked layers match plain ones."""
+    return ".".join(part for part in name.split(".") if part not in _WRAPPERS)
 
 
 def _torchvision_names(module_name: str) -> tuple[str, str]:

@@ -194,10 +194,11 @@ class ResNet(nn.Module):
 
     def _partial_bn(self) -> None:
         # TSN's partial BN: only the first BN keeps learning; the others keep their
-        # (pretrained) statistics and affine parameters.
+        # (pretrained) statistics and affine parameters. Like MMAction2 it counts
+        # BatchNorm2d only: TANet's 1D norms inside TAM keep learning.
         count = 0
         for m in self.modules():
-            if is_norm(m):
+            if isinstance(m, nn.BatchNorm2d):
                 count += 1
                 if count >= 2:
                     m.eval()

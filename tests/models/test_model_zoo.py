@@ -104,6 +104,14 @@ ZOO = {
                            average_clips="score"),
              data_preprocessor=_pre("NCHW")),
         (2, 3, 3, 32, 32), (1, 6, 3, 32, 32), "index"),
+    "tanet_r50_frozen_cp": (
+        dict(type="Recognizer2D",
+             backbone=dict(type="TANet", depth=50, base_channels=8, num_segments=4,
+                           frozen_stages=1, with_cp=True, tam_cfg=dict(beta=2)),
+             cls_head=dict(type="TSMHead", num_classes=NUM_CLASSES, in_channels=256,
+                           num_segments=4, average_clips="prob"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
 }
 
 

@@ -43,6 +43,13 @@ FAMILIES: dict[str, tuple[dict, tuple[int, int, int, int]]] = {
                     dict(type="TRNHead", num_classes=7, in_channels=512, num_segments=8,
                          relation_type="TRNMultiScale", hidden_dim=32)),
         (2, 8, 32, 32)),
+    "tanet_r50": (
+        _recognizer(dict(type="TANet", depth=50, num_segments=4, pretrained=None,
+                         tam_cfg=dict(adaptive_kernel_size=5, adaptive_convolution_padding=2,
+                                      beta=8)),
+                    dict(type="TSMHead", num_classes=7, in_channels=2048, num_segments=4,
+                         average_clips="prob")),
+        (2, 4, 32, 32)),
 }
 
 
