@@ -15,11 +15,12 @@ from kinetix.models.resnet3d import ResNet3d
 from kinetix.models.resnet_tsm import ResNetTSM, TemporalShift
 from kinetix.models.trn_head import TRNHead
 from kinetix.models.tanet import TAM, TANet
+from kinetix.models.mobilenet_v2 import MobileNetV2, MobileNetV2TSM
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
     "ConvModule", "CrossEntropyLoss", "CutmixBlending", "I3DHead", "MixupBlending",
     "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "TSMHead", "TSNHead",
     "TemporalShift",
-    "TRNHead", "TAM", "TANet",
+    "TRNHead", "TAM", "TANet", "MobileNetV2", "MobileNetV2TSM",
 ]

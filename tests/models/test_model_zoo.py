@@ -112,6 +112,17 @@ ZOO = {
                            num_segments=4, average_clips="prob"),
              data_preprocessor=_pre("NCHW")),
         (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
+    "tsm_mobilenet_v2_frozen_cp": (
+        dict(type="Recognizer2D",
+             backbone=dict(type="MobileNetV2TSM", num_segments=4, shift_div=4, widen_factor=0.25,
+                           frozen_stages=2, with_cp=True, pretrained=None),
+             cls_head=dict(type="TSMHead", num_classes=NUM_CLASSES, in_channels=1280,
+                           num_segments=4, is_shift=True, average_clips="prob"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
+    "tsn_mobilenet_v2_norm_eval": (
+        _tsn(dict(type="MobileNetV2", widen_factor=0.25, norm_eval=True), 1280),
+        (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
 }
 
 

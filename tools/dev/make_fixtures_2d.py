@@ -50,6 +50,16 @@ FAMILIES: dict[str, tuple[dict, tuple[int, int, int, int]]] = {
                     dict(type="TSMHead", num_classes=7, in_channels=2048, num_segments=4,
                          average_clips="prob")),
         (2, 4, 32, 32)),
+    "mobilenet_v2_tsm": (
+        _recognizer(dict(type="MobileNetV2TSM", num_segments=4, shift_div=4, pretrained=None,
+                         widen_factor=0.5, pretrained2d=False),
+                    dict(type="TSMHead", num_classes=7, in_channels=1280, num_segments=4,
+                         average_clips="prob")),
+        (2, 4, 32, 32)),
+    "mobilenet_v2_out_indices": (
+        _recognizer(dict(type="MobileNetV2", widen_factor=1.5, out_indices=(6,)),
+                    dict(type="TSNHead", num_classes=7, in_channels=480)),
+        (1, 3, 32, 32)),
 }
 
 
