@@ -2,6 +2,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 import kinetix.engine  # noqa: F401  (registers every type)
 from kinetix.config import apply_cfg_options, load_config
@@ -12,23 +13,29 @@ from kinetix.registry import MODELS, build
 REPO = Path(__file__).resolve().parents[2]
 KINETICS = sorted(REPO.glob("configs/recognition/*/*kinetics400-rgb.py"))
 SYNTHETIC = sorted(REPO.glob("configs/recognition/*/*synthetic-rgb.py"))
+SOMETHING = sorted(REPO.glob("configs/recognition/*/*_sthv[12]-rgb.py"))
 
 
-@pytest.mark.parametrize("path", KINETICS + SYNTHETIC, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", KINETICS + SYNTHETIC + SOMETHING, ids=lambda p: p.name)
 def test_shipped_configs_check_and_build(path):
     cfg = load_config(path)
     check_config(cfg, "train")
     check_config(cfg, "test")
     # ImageNet weights are downloaded only by init_weights(), so building works offline.
     model = build(cfg["model"], MODELS, "model")
-    assert model.cls_head.fc_cls.out_features == cfg["model"]["cls_head"]["num_classes"]
+    # The classifier is fc_cls, or the relation MLPs after it in TRN's head.
+    outs = {m.out_features for m in model.cls_head.modules() if isinstance(m, torch.nn.Linear)}
+    assert cfg["model"]["cls_head"]["num_classes"] in outs
 
 
 def test_kinetics_configs_are_the_ones_users_know():
-    names = {p.name for p in KINETICS}
-    assert names == {"tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py",
+    names = {p.name for p in KINETICS + SOMETHING}
+    assert names >= {"tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py",
                      "tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py",
                      "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py"}
+    assert names >= {"tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb.py",
+                     "tsm_imagenet-pretrained-mobilenetv2_8xb16-1x1x8-100e_kinetics400-rgb.py",
+                     "trn_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py"}
 
 
 def test_i3d_kinetics_model_size_matches_mmaction2():
