@@ -16,6 +16,7 @@ from kinetix.models.resnet_tsm import ResNetTSM, TemporalShift
 from kinetix.models.trn_head import TRNHead
 from kinetix.models.tanet import TAM, TANet
 from kinetix.models.mobilenet_v2 import MobileNetV2, MobileNetV2TSM
+from kinetix.models.tpn import TPN, TPNHead
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -23,4 +24,5 @@ __all__ = [
     "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "TSMHead", "TSNHead",
     "TemporalShift",
     "TRNHead", "TAM", "TANet", "MobileNetV2", "MobileNetV2TSM",
+    "TPN", "TPNHead",
 ]

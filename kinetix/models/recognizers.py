@@ -23,7 +23,7 @@ from kinetix.models.preprocessor import ActionDataPreprocessor
 from kinetix.registry import MODELS
 
 MODES = ("loss", "predict", "tensor")
-_KNOWN_TEST_CFG = {"average_clips", "max_testing_views"}
+_KNOWN_TEST_CFG = {"average_clips", "max_testing_views", "fcn_test"}
 
 
 class BaseRecognizer(nn.Module):
@@ -67,20 +67,30 @@ class BaseRecognizer(nn.Module):
             if module is not None and hasattr(module, "init_weights"):
                 module.init_weights()
 
-    def extract_feat(self, inputs: torch.Tensor) -> tuple[Any, int, dict]:
-        """Fold views/segments into the batch axis; return (features, num_segs, aux losses)."""
-        num_segs = inputs.shape[1]
+    def extract_feat(self, inputs: torch.Tensor, labels: torch.Tensor | None = None,
+                     test_mode: bool = False) -> tuple[Any, dict, dict]:
+        """Fold views/segments into the batch axis; return (features, head kwargs, aux losses).
+
+        ``labels`` (training only) feed a neck's auxiliary loss (TPN's ``loss_aux``).
+        """
         x = self.backbone(inputs.reshape((-1,) + inputs.shape[2:]))
+        head_kwargs = {"num_segs": inputs.shape[1]}
         aux: dict = {}
         if self.with_neck:
-            x = self.neck(x)
-            if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], dict):
-                x, aux = x
-        return x, num_segs, aux
+            x, aux = self._neck(x, head_kwargs, labels, test_mode)
+        return x, head_kwargs, aux
 
-    def _scores(self, inputs: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        x, num_segs, aux = self.extract_feat(inputs)
-        return self.cls_head(x, num_segs), aux
+    def _neck(self, x: Any, head_kwargs: dict, labels: torch.Tensor | None,
+              test_mode: bool) -> tuple[Any, dict]:
+        x = self.neck(x) if labels is None else self.neck(x, labels)
+        if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], dict):
+            return x
+        return x, {}
+
+    def _scores(self, inputs: torch.Tensor, labels: torch.Tensor | None = None,
+                test_mode: bool = False) -> tuple[torch.Tensor, dict]:
+        x, head_kwargs, aux = self.extract_feat(inputs, labels, test_mode)
+        return self.cls_head(x, **head_kwargs), aux
 
     def forward(self, batch: dict[str, Any] | torch.Tensor, mode: str = "tensor") -> Any:
         if mode not in MODES:
@@ -93,14 +103,14 @@ class BaseRecognizer(nn.Module):
             return self.cls_head.predict(self._predict_scores(inputs), inputs.shape[0])
         if labels is None:
             raise DataError("model: mode='loss' needs a batch with 'labels'")
-        scores, aux = self._scores(inputs)
+        scores, aux = self._scores(inputs, labels)
         losses = self.cls_head.loss(scores, labels)
         losses.update(aux)
         total = sum(v for k, v in losses.items() if k.startswith("loss"))
         return {"loss": total, **losses}
 
     def _predict_scores(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self._scores(inputs)[0]
+        return self._scores(inputs, test_mode=True)[0]
 
 
 @MODELS.register
@@ -108,6 +118,20 @@ class Recognizer2D(BaseRecognizer):
     """Frames: inputs ``(B, N, C, H, W)`` run as ``B*N`` images; the head gets ``num_segs=N``."""
 
     format_shape = "NCHW"
+
+    def _neck(self, x: Any, head_kwargs: dict, labels: torch.Tensor | None,
+              test_mode: bool) -> tuple[Any, dict]:
+        # A neck (TPN) works on clips: each stage's (B*N, C, H, W) -> (B, C, N, H, W).
+        segs = head_kwargs["num_segs"]
+        feats = x if isinstance(x, (tuple, list)) else (x,)
+        clips = [f.reshape((-1, segs) + f.shape[1:]).transpose(1, 2).contiguous() for f in feats]
+        x, aux = super()._neck(clips, head_kwargs, labels, test_mode)
+        if test_mode and self.test_cfg.get("fcn_test", False):
+            head_kwargs["fcn_test"] = True  # the head pools the clip whole
+        else:
+            x = x.squeeze(2)
+            head_kwargs["num_segs"] = 1
+        return x, aux
 
 
 @MODELS.register
@@ -122,8 +146,8 @@ class Recognizer3D(BaseRecognizer):
         chunk = self.test_cfg.get("max_testing_views")
         views = inputs.shape[1]
         if not chunk or chunk >= views:
-            return self._scores(inputs)[0]
-        rows = [self._scores(inputs[:, i:i + chunk])[0].view(inputs.shape[0], -1,
+            return self._scores(inputs, test_mode=True)[0]
+        rows = [self._scores(inputs[:, i:i + chunk], test_mode=True)[0].view(inputs.shape[0], -1,
                                                             self.cls_head.num_classes)
                 for i in range(0, views, chunk)]
         return torch.cat(rows, dim=1).flatten(0, 1)

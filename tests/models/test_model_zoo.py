@@ -28,6 +28,22 @@ def _tsn(backbone: dict, in_channels: int, **head) -> dict:
                 data_preprocessor=_pre("NCHW"), train_cfg=None, test_cfg=None)
 
 
+TPN_TSM = dict(
+    type="Recognizer2D",
+    backbone=dict(type="ResNetTSM", depth=18, base_channels=8, num_segments=4, out_indices=(2, 3)),
+    neck=dict(type="TPN", in_channels=(32, 64), out_channels=32,
+              spatial_modulation_cfg=dict(in_channels=(32, 64), out_channels=64),
+              temporal_modulation_cfg=dict(downsample_scales=(2, 2)),
+              upsample_cfg=dict(scale_factor=(1, 1, 1)),
+              downsample_cfg=dict(downsample_scale=(1, 1, 1)),
+              level_fusion_cfg=dict(in_channels=(32, 32), mid_channels=(32, 32), out_channels=64,
+                                    downsample_scales=((1, 1, 1), (1, 1, 1))),
+              aux_head_cfg=dict(out_channels=NUM_CLASSES, loss_weight=0.5)),
+    cls_head=dict(type="TPNHead", num_classes=NUM_CLASSES, in_channels=2048, spatial_type="avg",
+                  consensus=dict(type="AvgConsensus", dim=1), dropout_ratio=0.5, init_std=0.01,
+                  average_clips="prob"),
+    data_preprocessor=_pre("NCHW"), train_cfg=None, test_cfg=dict(fcn_test=True))
+
 # name -> (config, training input shape, test input shape, label kind)
 ZOO = {
     "tsn_r18": (_tsn(dict(type="ResNet", depth=18, base_channels=8, norm_eval=False, with_cp=True), 64),
@@ -123,6 +139,7 @@ ZOO = {
     "tsn_mobilenet_v2_norm_eval": (
         _tsn(dict(type="MobileNetV2", widen_factor=0.25, norm_eval=True), 1280),
         (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    "tpn_tsm_r18_aux_fcn_test": (TPN_TSM, (2, 4, 3, 64, 64), (2, 8, 3, 64, 64), "index"),
 }
 
 

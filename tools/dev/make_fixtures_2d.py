@@ -31,6 +31,22 @@ def _recognizer(backbone: dict, head: dict) -> dict:
                                        format_shape="NCHW"))
 
 
+def _tpn(in_channels: tuple, out_channels: int, fused: int, aux_classes: int | None,
+         temporal: tuple, flow_type: str = "cascade") -> dict:
+    return dict(type="TPN", in_channels=in_channels, out_channels=out_channels,
+                spatial_modulation_cfg=dict(in_channels=in_channels, out_channels=in_channels[-1]),
+                temporal_modulation_cfg=dict(downsample_scales=temporal),
+                upsample_cfg=dict(scale_factor=(1, 1, 1)),
+                downsample_cfg=dict(downsample_scale=(1, 1, 1)),
+                level_fusion_cfg=dict(in_channels=(out_channels, out_channels),
+                                      mid_channels=(out_channels, out_channels),
+                                      out_channels=fused,
+                                      downsample_scales=((1, 1, 1), (1, 1, 1))),
+                aux_head_cfg=None if aux_classes is None else dict(out_channels=aux_classes,
+                                                                    loss_weight=0.5),
+                flow_type=flow_type)
+
+
 # name -> (model config, (batch, frames per sample, height, width))
 FAMILIES: dict[str, tuple[dict, tuple[int, int, int, int]]] = {
     "trn_relation": (
@@ -60,6 +76,21 @@ FAMILIES: dict[str, tuple[dict, tuple[int, int, int, int]]] = {
         _recognizer(dict(type="MobileNetV2", widen_factor=1.5, out_indices=(6,)),
                     dict(type="TSNHead", num_classes=7, in_channels=480)),
         (1, 3, 32, 32)),
+    "tpn_tsm_r18_fcn_test": (
+        {**_recognizer(dict(type="ResNetTSM", depth=18, num_segments=8, out_indices=(2, 3),
+                            pretrained=None),
+                       dict(type="TPNHead", num_classes=7, in_channels=2048,
+                            consensus=dict(type="AvgConsensus", dim=1), dropout_ratio=0.5)),
+         "neck": _tpn((256, 512), 256, 512, aux_classes=7, temporal=(4, 4)),
+         "test_cfg": dict(fcn_test=True)},
+        (2, 8, 64, 64)),
+    "tpn_tsm_r18_parallel": (
+        {**_recognizer(dict(type="ResNetTSM", depth=18, num_segments=4, out_indices=(2, 3),
+                            pretrained=None),
+                       dict(type="TPNHead", num_classes=7, in_channels=2048)),
+         "neck": _tpn((256, 512), 256, 512, aux_classes=None, temporal=(4, 4),
+                      flow_type="parallel")},
+        (1, 4, 64, 64)),
 }
 
 
@@ -96,12 +127,22 @@ def make_input(shape: tuple[int, int, int, int], seed: int = SEED) -> torch.Tens
 
 
 def scores(model: torch.nn.Module, shape: tuple[int, int, int, int], seed: int = SEED) -> torch.Tensor:
-    """Eval scores: backbone on all frames, then the head; NumPy seeded for TRN's sampling."""
+    """Eval scores: backbone on all frames, then the head; NumPy seeded for TRN's sampling.
+
+    With a neck, the recognizer's own test path (which folds frames into clips for
+    the neck) is compared: MMAction2's ``extract_feat(stage='head', test_mode=True)``
+    and kinetix's ``_scores(test_mode=True)``.
+    """
     model.eval()
     np.random.seed(seed)
+    x = make_input(shape, seed)
     with torch.no_grad():
-        feats = model.backbone(make_input(shape, seed))
-        return model.cls_head(feats, shape[1])
+        if getattr(model, "neck", None) is None:
+            return model.cls_head(model.backbone(x), shape[1])
+        clips = x.view(shape[0], shape[1], *x.shape[1:])
+        if hasattr(model, "_scores"):  # kinetix
+            return model._scores(clips, test_mode=True)[0]
+        return model.extract_feat(clips, stage="head", test_mode=True)[0]
 
 
 def _mmaction_model(cfg: dict) -> torch.nn.Module:
