@@ -12,11 +12,14 @@ from kinetix.models.preprocessor import ActionDataPreprocessor
 from kinetix.models.recognizers import BaseRecognizer, Recognizer2D, Recognizer3D
 from kinetix.models.resnet import ResNet
 from kinetix.models.resnet3d import ResNet3d
+from kinetix.models.resnet3d_slowonly import ResNet3dSlowOnly
 from kinetix.models.resnet_tsm import ResNetTSM, TemporalShift
+from kinetix.models.slowfast import ResNet3dSlowFast, SlowFastHead
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
     "ConvModule", "CrossEntropyLoss", "CutmixBlending", "I3DHead", "MixupBlending",
     "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "TSMHead", "TSNHead",
     "TemporalShift",
+    "ResNet3dSlowFast", "ResNet3dSlowOnly", "SlowFastHead",
 ]

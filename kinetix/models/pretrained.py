@@ -58,8 +58,9 @@ def _strip_prefixes(name: str) -> str:
 
 
 def _canonical(name: str) -> str:
-    """Drop wrapper components (``net``) so shifted/pooled layers match plain ones."""
-    return ".".join(part for part in name.split(".") if part != "net")
+    """Drop wrapper components (``net``; ``block`` of a non-local wrapper) so shifted,
+    pooled and non-local-wrapped layers match plain ones."""
+    return ".".join(part for part in name.split(".") if part not in ("net", "block"))
 
 
 def _torchvision_names(module_name: str) -> tuple[str, str]:
