@@ -47,3 +47,16 @@ def test_same_keys_and_scores_as_mmaction2(name: str) -> None:
     logits = maker.scores(backbone, head, maker.make_input(shape), num_segs)
     assert logits.shape == expected["logits"].shape
     assert (logits - expected["logits"]).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("path, millions", [
+    ("slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py", 34.48),
+    ("slowonly/slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb.py", 32.45),
+    ("i3d/i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb.py", 35.4),
+])
+def test_kinetics_config_size_matches_mmaction2_model_zoo(path: str, millions: float) -> None:
+    from kinetix.config import load_config
+
+    # Sizes from MMAction2 1.2.0's metafile.yml ("Parameters"); 34.5M is 34.48M rounded.
+    model = build(load_config(ROOT / "configs/recognition" / path)["model"], MODELS, "model")
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == millions
