@@ -30,6 +30,8 @@ def test_kinetics_configs_are_the_ones_users_know():
                      "tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py",
                      "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py",
                      "i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb.py",
+                     "i3d_imagenet-pretrained-r50-nl-embedded-gaussian_8xb8-32x2x1-100e_kinetics400-rgb.py",
+                     "i3d_imagenet-pretrained-r50-nl-gaussian_8xb8-32x2x1-100e_kinetics400-rgb.py",
                      "slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py",
                      "slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb.py"}
 
