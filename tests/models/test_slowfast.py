@@ -74,3 +74,25 @@ def test_slowonly_defaults_are_mmaction2s() -> None:
     # inflate=(0, 0, 1, 1): temporal kernels only in the last two stages.
     assert model.layer2[0].conv1.conv.kernel_size == (1, 3, 3)
     assert model.layer3[0].conv1.conv.kernel_size == (3, 3, 3)
+
+
+def test_slow_pathway_inflates_imagenet_weights_with_zeros_for_the_lateral_channels(tmp_path) -> None:
+    from kinetix.models.resnet import ResNet
+    from kinetix.models.slowfast import ResNet3dPathway
+
+    source = ResNet(depth=18, base_channels=8)
+    for p in source.parameters():
+        torch.nn.init.normal_(p)
+    path = tmp_path / "r18.pth"
+    torch.save(source.state_dict(), path)
+    slow = ResNet3dPathway(lateral=True, speed_ratio=2, channel_ratio=4, depth=18, base_channels=8,
+                           conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1), pretrained=str(path))
+    # The lateral channels make layer1 need a downsample a 2D ResNet-18 lacks (as in MMAction2).
+    with pytest.warns(UserWarning, match=r"loaded 100/105 .*layer1\.0\.downsample"):
+        slow.init_weights()
+    src = source.layer3[0].conv1.conv.weight  # (32, 16, 3, 3) -> (32, 16 + 8, 3, 3, 3)
+    dst = slow.layer3[0].conv1.conv.weight
+    assert dst.shape == (32, 24, 3, 3, 3)
+    torch.testing.assert_close(dst[:, :16], src.unsqueeze(2).expand(-1, -1, 3, -1, -1) / 3)
+    assert not dst[:, 16:].any()
+    torch.testing.assert_close(slow.conv1.conv.weight[:, :, 0], source.conv1.conv.weight)
