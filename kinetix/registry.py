@@ -154,12 +154,20 @@ def build(cfg: dict | Any, registry: Registry, key_path: str, **defaults: Any) -
         target = type_name
     else:
         target = registry.get(type_name, f"{key_path}.type")
-    given = {key: _build_value(value, _child_registry(registry, key), f"{key_path}.{key}", key)
+    raw = _dict_args(target)
+    given = {key: value if key in raw else
+             _build_value(value, _child_registry(registry, key), f"{key_path}.{key}", key)
              for key, value in cfg.items() if key != "type"}
     kwargs = {**defaults, **given}
     _check_signature(target, kwargs, key_path)
     check_arguments(target, given, key_path)
     return target(**kwargs)
+
+
+def _dict_args(target: Any) -> tuple[str, ...]:
+    """Arguments a constructor takes as plain dicts even though they have a ``type``
+    (SlowFast's ``slow_pathway=dict(type='resnet3d', ...)``): it builds them itself."""
+    return tuple(getattr(target, "dict_args", ()))
 
 
 def _check_signature(target: Callable[..., Any], kwargs: dict, key_path: str) -> None:
@@ -217,9 +225,10 @@ def check_types(cfg: Any, registry: Registry, key_path: str) -> None:
             target = registry.get(cfg["type"], f"{key_path}.type")
             check_arguments(target, {k: v for k, v in cfg.items()
                                      if k != "type" and not _built_later(k, v)}, key_path)
+        raw = _dict_args(target) if "type" in cfg and isinstance(cfg["type"], str) else ()
         for key, value in cfg.items():
             # Non-string keys are data (Flip's flip_label_map {86: 87, ...}), never configs.
-            if isinstance(key, str) and key != "type" and not key.endswith("_cfg"):
+            if isinstance(key, str) and key != "type" and not key.endswith("_cfg") and key not in raw:
                 check_types(value, _child_registry(registry, key), f"{key_path}.{key}")
     elif isinstance(cfg, (list, tuple)):
         for i, value in enumerate(cfg):

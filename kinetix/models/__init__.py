@@ -12,11 +12,13 @@ from kinetix.models.preprocessor import ActionDataPreprocessor
 from kinetix.models.recognizers import BaseRecognizer, Recognizer2D, Recognizer3D
 from kinetix.models.resnet import ResNet
 from kinetix.models.resnet3d import ResNet3d
+from kinetix.models.resnet3d_slowonly import ResNet3dSlowOnly
 from kinetix.models.resnet_tsm import ResNetTSM, TemporalShift
 from kinetix.models.trn_head import TRNHead
 from kinetix.models.tanet import TAM, TANet
 from kinetix.models.mobilenet_v2 import MobileNetV2, MobileNetV2TSM
 from kinetix.models.tpn import TPN, TPNHead
+from kinetix.models.slowfast import ResNet3dSlowFast, SlowFastHead
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -25,4 +27,5 @@ __all__ = [
     "TemporalShift",
     "TRNHead", "TAM", "TANet", "MobileNetV2", "MobileNetV2TSM",
     "TPN", "TPNHead",
+    "ResNet3dSlowFast", "ResNet3dSlowOnly", "SlowFastHead",
 ]

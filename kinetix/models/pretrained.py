@@ -61,7 +61,8 @@ _WRAPPERS = {"net", "block"}  # TemporalShift/TemporalPool.net, TANet's TABlock.
 
 
 def _canonical(name: str) -> str:
-    """Drop wrapper components so shifted, pooled or TA-blocked layers match plain ones."""
+    """Drop wrapper components (``net``; TANet's ``block``; ``block`` of a non-local wrapper)
+    so shifted, pooled, TA-blocked and non-local-wrapped layers match plain ones."""
     return ".".join(part for part in name.split(".") if part not in _WRAPPERS)
 
 
@@ -81,7 +82,8 @@ def load_resnet_weights(model: nn.Module, path: str, key: str = _KEY) -> None:
     mm_style = any(k.endswith(".conv.weight") for k in source)
     loaded, skipped, total = 0, [], 0
     for name, module in model.named_modules():
-        if not isinstance(module, ConvModule):
+        # SlowFast's lateral convs have no counterpart in a one-pathway checkpoint.
+        if not isinstance(module, ConvModule) or "lateral" in name:
             continue
         cname = _canonical(name)
         if mm_style:
@@ -127,4 +129,10 @@ def _fit(src: torch.Tensor, dst: torch.Tensor) -> Any:
     if src.dim() == 4 and dst.dim() == 5 and src.shape == dst.shape[:2] + dst.shape[3:]:
         kt = dst.shape[2]
         return src.unsqueeze(2).expand_as(dst) / kt
+    # A SlowFast stage's first convs also take the lateral's channels, appended after the
+    # pathway's own: those input channels start at zero (as MMAction2 inflates them).
+    if src.dim() == 4 and dst.dim() == 5 and src.shape[0] == dst.shape[0] and \
+            src.shape[1] < dst.shape[1] and src.shape[2:] == dst.shape[3:]:
+        pad = src.new_zeros((src.shape[0], dst.shape[1] - src.shape[1]) + src.shape[2:])
+        return _fit(torch.cat((src, pad), dim=1), dst)
     return None

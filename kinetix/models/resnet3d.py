@@ -15,8 +15,8 @@ from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
 from kinetix.models.layers import (ConvModule, apply_train_mode, build_activation_layer,
-                                   constant_init, flatten_values, freeze_stages, is_norm,
-                                   kaiming_init)
+                                   constant_init, freeze_stages, is_norm, kaiming_init)
+from kinetix.models.non_local import build_non_local
 from kinetix.models.pretrained import load_resnet_weights
 from kinetix.models.resnet import check_out_indices
 from kinetix.registry import MODELS
@@ -34,7 +34,13 @@ class _Block3d(nn.Module):
             out = cp.checkpoint(self._residual, x, use_reentrant=False)
         else:
             out = self._residual(x)
-        return self.relu(out)
+        out = self.relu(out)
+        return self.non_local_block(out) if self.non_local else out
+
+    def _add_non_local(self, non_local: bool, non_local_cfg: dict, channels: int) -> None:
+        self.non_local, self.non_local_cfg = non_local, non_local_cfg
+        if non_local:
+            self.non_local_block = build_non_local(channels, non_local_cfg)
 
 
 class BasicBlock3d(_Block3d):
@@ -44,7 +50,8 @@ class BasicBlock3d(_Block3d):
                  temporal_stride: int = 1, dilation: int = 1, downsample: nn.Module | None = None,
                  style: str = "pytorch", inflate: bool = True, inflate_style: str = "3x1x1",
                  conv_cfg: dict | None = None, norm_cfg: dict | None = None,
-                 act_cfg: dict | None = None, with_cp: bool = False) -> None:
+                 act_cfg: dict | None = None, with_cp: bool = False, non_local: bool = False,
+                 non_local_cfg: dict = dict()) -> None:
         super().__init__()
         # A basic block has no 1x1 conv, so both 3x3 convs become 3x3x3 when inflated.
         k, pad1, pad2 = ((3, 3, 3), (1, dilation, dilation), (1, 1, 1)) if inflate else \
@@ -59,6 +66,7 @@ class BasicBlock3d(_Block3d):
         self.downsample = downsample
         self.with_cp = with_cp
         self.relu = build_activation_layer(act_cfg or dict(type="ReLU", inplace=True))
+        self._add_non_local(non_local, non_local_cfg, planes * self.expansion)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.conv1(x))
@@ -71,7 +79,8 @@ class Bottleneck3d(_Block3d):
                  temporal_stride: int = 1, dilation: int = 1, downsample: nn.Module | None = None,
                  style: str = "pytorch", inflate: bool = True, inflate_style: str = "3x1x1",
                  conv_cfg: dict | None = None, norm_cfg: dict | None = None,
-                 act_cfg: dict | None = None, with_cp: bool = False) -> None:
+                 act_cfg: dict | None = None, with_cp: bool = False, non_local: bool = False,
+                 non_local_cfg: dict = dict()) -> None:
         super().__init__()
         if style == "pytorch":
             stride1, stride2 = (1, 1, 1), (temporal_stride, spatial_stride, spatial_stride)
@@ -92,6 +101,7 @@ class Bottleneck3d(_Block3d):
         self.downsample = downsample
         self.with_cp = with_cp
         self.relu = build_activation_layer(act_cfg or dict(type="ReLU", inplace=True))
+        self._add_non_local(non_local, non_local_cfg, planes * self.expansion)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv3(self.conv2(self.conv1(x)))
@@ -132,9 +142,6 @@ class ResNet3d(nn.Module):
         if inflate_style not in ("3x1x1", "3x3x3"):
             raise ConfigError(f"model.backbone.inflate_style: {inflate_style!r} is not "
                               f"'3x1x1' or '3x3x3'")
-        if any(flatten_values(non_local)):
-            raise ConfigError("model.backbone.non_local: non-local blocks are not supported yet; "
-                              "set non_local=(0, 0, 0, 0)")
         self.depth, self.pretrained, self.pretrained2d = depth, pretrained, pretrained2d
         self.in_channels, self.num_stages, self.base_channels = in_channels, num_stages, base_channels
         self.out_indices = check_out_indices(out_indices, num_stages)
@@ -148,6 +155,8 @@ class ResNet3d(nn.Module):
         self.stage_blocks = tuple(stage_blocks if stage_blocks is not None else default_blocks)
         self.stage_blocks = self.stage_blocks[:num_stages]
         inflates = self._per_block(inflate, "inflate")
+        non_locals = self._per_block(non_local, "non_local")
+        self.non_local, self.non_local_cfg = non_local, non_local_cfg
 
         kernel = tuple(conv1_kernel) if isinstance(conv1_kernel, (list, tuple)) else (conv1_kernel,) * 3
         self.conv1 = ConvModule(in_channels, base_channels, kernel,
@@ -160,12 +169,15 @@ class ResNet3d(nn.Module):
         self.pool2 = nn.MaxPool3d(kernel_size=(2, 1, 1), stride=(2, 1, 1))
 
         inplanes = base_channels
+        # SlowFast's slow pathway sets this before calling us: each stage also takes
+        # the channels that the fast pathway's lateral concatenates to its input.
+        lateral_inplanes = getattr(self, "lateral_inplanes", [0] * num_stages)
         self.res_layers: list[str] = []
         for i, num_blocks in enumerate(self.stage_blocks):
             planes = base_channels * 2 ** i
-            layer = self._make_res_layer(inplanes, planes, num_blocks, spatial_strides[i],
+            layer = self._make_res_layer(inplanes + lateral_inplanes[i], planes, num_blocks, spatial_strides[i],
                                          temporal_strides[i], dilations[i], style, inflates[i],
-                                         inflate_style)
+                                         inflate_style, non_locals[i])
             inplanes = planes * self.block.expansion
             self.add_module(f"layer{i + 1}", layer)
             self.res_layers.append(f"layer{i + 1}")
@@ -190,7 +202,8 @@ class ResNet3d(nn.Module):
 
     def _make_res_layer(self, inplanes: int, planes: int, blocks: int, spatial_stride: int,
                         temporal_stride: int, dilation: int, style: str,
-                        inflate: tuple[int, ...], inflate_style: str) -> nn.Sequential:
+                        inflate: tuple[int, ...], inflate_style: str,
+                        non_local: tuple[int, ...]) -> nn.Sequential:
         block = self.block
         downsample = None
         if spatial_stride != 1 or inplanes != planes * block.expansion:
@@ -199,12 +212,13 @@ class ResNet3d(nn.Module):
                                     bias=False, conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg,
                                     act_cfg=None)
         common = dict(style=style, inflate_style=inflate_style, conv_cfg=self.conv_cfg,
-                      norm_cfg=self.norm_cfg, act_cfg=self.act_cfg, with_cp=self.with_cp)
+                      norm_cfg=self.norm_cfg, act_cfg=self.act_cfg, with_cp=self.with_cp,
+                      non_local_cfg=self.non_local_cfg)
         layers = [block(inplanes, planes, spatial_stride, temporal_stride, dilation, downsample,
-                        inflate=inflate[0] == 1, **common)]
+                        inflate=inflate[0] == 1, non_local=non_local[0] == 1, **common)]
         inplanes = planes * block.expansion
-        layers += [block(inplanes, planes, 1, 1, dilation, inflate=inflate[i] == 1, **common)
-                   for i in range(1, blocks)]
+        layers += [block(inplanes, planes, 1, 1, dilation, inflate=inflate[i] == 1,
+                         non_local=non_local[i] == 1, **common) for i in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def init_from_scratch(self) -> None:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import flatten_values
+from kinetix.models.non_local import build_non_local
 from kinetix.models.resnet import ResNet
 from kinetix.registry import MODELS
 
@@ -51,6 +51,25 @@ class TemporalShift(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(temporal_shift(x, self.num_segments, self.shift_div))
+
+
+class NL3DWrapper(nn.Module):
+    """Run ``block`` on frames, then a non-local block over each clip's ``num_segments`` frames."""
+
+    def __init__(self, block: nn.Module, num_segments: int, non_local_cfg: dict = dict()) -> None:
+        super().__init__()
+        self.block = block
+        self.non_local_cfg = non_local_cfg
+        self.non_local_block = build_non_local(block.conv3.norm.num_features, non_local_cfg)
+        self.num_segments = num_segments
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.block(x)
+        rows, c, h, w = x.shape
+        _check_segments(rows, self.num_segments, "NL3DWrapper")
+        x = x.view(rows // self.num_segments, self.num_segments, c, h, w).transpose(1, 2)
+        x = self.non_local_block(x)
+        return x.transpose(1, 2).reshape(rows, c, h, w)
 
 
 class TemporalPool(nn.Module):
@@ -94,9 +113,6 @@ class ResNetTSM(ResNet):
                          frozen_stages=frozen_stages, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                          act_cfg=act_cfg, norm_eval=norm_eval, partial_bn=partial_bn,
                          with_cp=with_cp, init_cfg=init_cfg, base_channels=base_channels)
-        if any(flatten_values(non_local)):
-            raise ConfigError("model.backbone.non_local: non-local blocks are not supported yet; "
-                              "set non_local=(0, 0, 0, 0)")
         if shift_place not in ("blockres", "block"):
             raise ConfigError(f"model.backbone.shift_place: {shift_place!r} is not 'blockres' "
                               f"or 'block'")
@@ -112,6 +128,9 @@ class ResNetTSM(ResNet):
         self.pretrained2d = pretrained2d  # both 2D and TSM checkpoints load via name mapping
         if is_shift:
             self._make_temporal_shift()
+        # As in MMAction2, the flags in non_local only count when non_local_cfg is given.
+        if non_local_cfg:
+            self._make_non_local()
         if temporal_pool:
             self.layer2 = TemporalPool(self.layer2, num_segments)
 
@@ -132,3 +151,22 @@ class ResNetTSM(ResNet):
             for j, block in enumerate(stage.children()):
                 if j % n_round == 0:
                     block.conv1.conv = TemporalShift(block.conv1.conv, segments[i], self.shift_div)
+
+    def _make_non_local(self) -> None:
+        stages = [self.non_local] * self.num_stages if isinstance(self.non_local, int) \
+            else list(self.non_local)
+        for i, name in enumerate(self.res_layers):
+            flags = stages[i] if i < len(stages) else 0
+            stage: nn.Sequential = getattr(self, name)
+            flags = (flags,) * len(stage) if isinstance(flags, int) else tuple(flags)
+            if len(flags) != len(stage):
+                raise ConfigError(f"model.backbone.non_local: stage {i} has {len(stage)} blocks "
+                                  f"but {len(flags)} entries {flags}")
+            if not hasattr(stage[0], "conv3"):
+                if any(flags):
+                    raise ConfigError("model.backbone.non_local: non-local blocks need bottleneck "
+                                      "blocks (depth >= 50) and shift_place='blockres'")
+                continue
+            for j, flag in enumerate(flags):
+                if flag:
+                    stage[j] = NL3DWrapper(stage[j], self.num_segments, self.non_local_cfg)

@@ -32,14 +32,20 @@ def test_kinetics_configs_are_the_ones_users_know():
     names = {p.name for p in KINETICS + SOMETHING}
     assert names >= {"tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py",
                      "tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py",
-                     "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py"}
+                     "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py",
+                     "i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb.py",
+                     "i3d_imagenet-pretrained-r50-nl-embedded-gaussian_8xb8-32x2x1-100e_kinetics400-rgb.py",
+                     "i3d_imagenet-pretrained-r50-nl-gaussian_8xb8-32x2x1-100e_kinetics400-rgb.py",
+                     "slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py",
+                     "slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb.py"}
     assert names >= {"tanet_imagenet-pretrained-r50_8xb8-dense-1x1x8-100e_kinetics400-rgb.py",
                      "tsm_imagenet-pretrained-mobilenetv2_8xb16-1x1x8-100e_kinetics400-rgb.py",
                      "trn_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py"}
 
 
 def test_i3d_kinetics_model_size_matches_mmaction2():
-    cfg = load_config(next(p for p in KINETICS if p.name.startswith("i3d")))
+    cfg = load_config(next(p for p in KINETICS
+                           if p.name == "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py"))
     model = build(cfg["model"], MODELS, "model")
     # MMAction2's model zoo lists 28.04M parameters for this I3D.
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 28.04

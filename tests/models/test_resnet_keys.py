@@ -127,11 +127,13 @@ def test_resnet3d_inflate_must_match_blocks() -> None:
         ResNet3d(depth=50, base_channels=8, inflate=(1, (1, 0), 1, 1))
 
 
-def test_non_local_not_supported() -> None:
-    with pytest.raises(ConfigError, match="non-local blocks are not supported yet"):
-        ResNetTSM(depth=18, base_channels=8, non_local=((0, 0), (1, 0), (0, 0), (0, 0)))
-    with pytest.raises(ConfigError, match="non_local"):
-        ResNet3d(depth=18, base_channels=8, non_local=((0, 0), (0, 1), (0, 0), (0, 0)))
+def test_non_local_blocks_sit_where_flagged() -> None:
+    # ResNet3d with flags alone builds them (default non_local_cfg); ResNetTSM needs a cfg
+    # (tests/models/test_non_local.py). Full key parity: tests/models/test_parity_slowfast.py.
+    keys = ResNet3d(depth=18, base_channels=8, non_local=((0, 0), (0, 1), (0, 0), (0, 0))).state_dict()
+    blocks = sorted({k.split(".non_local_block")[0] for k in keys if ".non_local_block." in k})
+    assert blocks == ["layer2.1"]
+    assert "layer2.1.non_local_block.theta.conv.weight" in keys
 
 
 # ---- train() behaviour ----
