@@ -13,10 +13,16 @@ from kinetix.models.recognizers import BaseRecognizer, Recognizer2D, Recognizer3
 from kinetix.models.resnet import ResNet
 from kinetix.models.resnet3d import ResNet3d
 from kinetix.models.resnet_tsm import ResNetTSM, TemporalShift
+from kinetix.models.csn import ResNet3dCSN
+from kinetix.models.r2plus1d import Conv2plus1d, ResNet2Plus1d
+from kinetix.models.c3d import C3D
+from kinetix.models.c2d import C2D
+from kinetix.models.x3d import X3D, X3DHead
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
     "ConvModule", "CrossEntropyLoss", "CutmixBlending", "I3DHead", "MixupBlending",
     "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "TSMHead", "TSNHead",
     "TemporalShift",
+    "ResNet3dCSN", "Conv2plus1d", "ResNet2Plus1d", "C3D", "C2D", "X3D", "X3DHead",
 ]

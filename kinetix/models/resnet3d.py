@@ -199,13 +199,18 @@ class ResNet3d(nn.Module):
                                     bias=False, conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg,
                                     act_cfg=None)
         common = dict(style=style, inflate_style=inflate_style, conv_cfg=self.conv_cfg,
-                      norm_cfg=self.norm_cfg, act_cfg=self.act_cfg, with_cp=self.with_cp)
+                      norm_cfg=self.norm_cfg, act_cfg=self.act_cfg, with_cp=self.with_cp,
+                      **self._block_args())
         layers = [block(inplanes, planes, spatial_stride, temporal_stride, dilation, downsample,
                         inflate=inflate[0] == 1, **common)]
         inplanes = planes * block.expansion
         layers += [block(inplanes, planes, 1, 1, dilation, inflate=inflate[i] == 1, **common)
                    for i in range(1, blocks)]
         return nn.Sequential(*layers)
+
+    def _block_args(self) -> dict:
+        """Extra keyword arguments for every block (subclasses with their own blocks add some)."""
+        return {}
 
     def init_from_scratch(self) -> None:
         for m in self.modules():
