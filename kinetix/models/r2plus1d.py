@@ -26,7 +26,8 @@ def _triple(value: int | Sequence[int]) -> tuple[int, int, int]:
 
 @MODELS.register
 class Conv2plus1d(nn.Module):
-    """Drop-in for ``nn.Conv3d``; ``dilation`` and ``groups`` are kept but unused, as in MMAction2."""
+    """Drop-in for ``nn.Conv3d``. ``dilation`` and ``groups`` are kept but unused, as in
+    MMAction2."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
                  stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
@@ -40,10 +41,11 @@ class Conv2plus1d(nn.Module):
         # Parameters of a t x d x d conv, N_in -> N_out, spent on two convs:
         # M = floor(t d^2 N_in N_out / (d^2 N_in + t N_out)) with t = 3 (the paper's choice).
         d2 = kernel_size[1] * kernel_size[2]
-        mid_channels = int(3 * in_channels * out_channels * d2 / (in_channels * d2 + 3 * out_channels))
+        mid_channels = int(3 * in_channels * out_channels * d2
+                           / (in_channels * d2 + 3 * out_channels))
         self.conv_s = nn.Conv3d(in_channels, mid_channels, (1, kernel_size[1], kernel_size[2]),
-                                stride=(1, stride[1], stride[2]), padding=(0, padding[1], padding[2]),
-                                bias=bias)
+                                stride=(1, stride[1], stride[2]),
+                                padding=(0, padding[1], padding[2]), bias=bias)
         _, self.bn_s = build_norm_layer(norm_cfg, mid_channels)
         self.relu = nn.ReLU(inplace=True)
         self.conv_t = nn.Conv3d(mid_channels, out_channels, (kernel_size[0], 1, 1),

@@ -191,8 +191,9 @@ class X3D(nn.Module):
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
             return
-        frozen = [self.conv1_s, self.conv1_t] + [getattr(self, f"layer{i}") for i in
-                                                 range(1, min(self.frozen_stages, self.num_stages) + 1)]
+        last = min(self.frozen_stages, self.num_stages)
+        frozen = [self.conv1_s, self.conv1_t] + [getattr(self, f"layer{i}")
+                                                 for i in range(1, last + 1)]
         for module in frozen:
             module.eval()
             for param in module.parameters():

@@ -17,12 +17,15 @@ def _backbone(**cfg):
 @pytest.mark.parametrize("cfg, match", [
     (dict(type="ResNet3dCSN", depth=50, pretrained=None, bottleneck_mode="ii"),
      r"model.backbone.bottleneck_mode: 'ii'"),
-    (dict(type="ResNet3dCSN", depth=18, pretrained=None), r"model.backbone.depth: 18 is not one of \[50, 101, 152\]"),
-    (dict(type="ResNet2Plus1d", depth=18, pretrained2d=False), r"model.backbone.conv_cfg: .*Conv2plus1d"),
+    (dict(type="ResNet3dCSN", depth=18, pretrained=None),
+     r"model.backbone.depth: 18 is not one of \[50, 101, 152\]"),
+    (dict(type="ResNet2Plus1d", depth=18, pretrained2d=False),
+     r"model.backbone.conv_cfg: .*Conv2plus1d"),
     (dict(type="ResNet2Plus1d", depth=18, conv_cfg=dict(type="Conv2plus1d")),
      r"model.backbone.pretrained2d: .*pretrained2d=False"),
     (dict(type="X3D", se_style="some"), r"model.backbone.se_style: 'some'"),
-    (dict(type="X3D", num_stages=3), r"model.backbone.spatial_strides: \(2, 2, 2, 2\) needs one entry per stage \(3\)"),
+    (dict(type="X3D", num_stages=3),
+     r"model.backbone.spatial_strides: \(2, 2, 2, 2\) needs one entry per stage \(3\)"),
 ])
 def test_bad_arguments_name_the_key(cfg: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
