@@ -19,6 +19,11 @@ from kinetix.models.tanet import TAM, TANet
 from kinetix.models.mobilenet_v2 import MobileNetV2, MobileNetV2TSM
 from kinetix.models.tpn import TPN, TPNHead
 from kinetix.models.slowfast import ResNet3dSlowFast, SlowFastHead
+from kinetix.models.csn import ResNet3dCSN
+from kinetix.models.r2plus1d import Conv2plus1d, ResNet2Plus1d
+from kinetix.models.c3d import C3D
+from kinetix.models.c2d import C2D
+from kinetix.models.x3d import X3D, X3DHead
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -28,4 +33,5 @@ __all__ = [
     "TRNHead", "TAM", "TANet", "MobileNetV2", "MobileNetV2TSM",
     "TPN", "TPNHead",
     "ResNet3dSlowFast", "ResNet3dSlowOnly", "SlowFastHead",
+    "ResNet3dCSN", "Conv2plus1d", "ResNet2Plus1d", "C3D", "C2D", "X3D", "X3DHead",
 ]

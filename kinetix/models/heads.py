@@ -185,7 +185,7 @@ class I3DHead(BaseHead):
     """Global 3D average pool, dropout, ``fc_cls``."""
 
     def __init__(self, num_classes: int, in_channels: int, loss_cls: nn.Module | dict | None = None,
-                 spatial_type: str = "avg", dropout_ratio: float = 0.5, init_std: float = 0.01,
+                 spatial_type: str | None = "avg", dropout_ratio: float = 0.5, init_std: float = 0.01,
                  average_clips: str | None = None, multi_class: bool = False,
                  label_smooth_eps: float = 0.0, topk: Sequence[int] = (1, 5),
                  init_cfg: dict | None = None) -> None:

@@ -76,6 +76,11 @@ def _split_type(cfg: dict | None, cfg_name: str, default: str) -> tuple[str, dic
     return args.pop("type", default), args
 
 
+def register_conv_layer(name: str, cls: type[nn.Module]) -> None:
+    """Make ``conv_cfg=dict(type=name)`` build ``cls`` (e.g. a factorised 3D conv)."""
+    _CONV_TYPES[name] = cls
+
+
 def build_conv_layer(conv_cfg: dict | None, *args, **kwargs) -> nn.Module:
     """Build a convolution from ``conv_cfg`` (None means ``Conv2d``)."""
     name, extra = _split_type(conv_cfg, "conv_cfg", "Conv2d")

@@ -136,3 +136,17 @@ def _fit(src: torch.Tensor, dst: torch.Tensor) -> Any:
         pad = src.new_zeros((src.shape[0], dst.shape[1] - src.shape[1]) + src.shape[2:])
         return _fit(torch.cat((src, pad), dim=1), dst)
     return None
+
+
+def load_matching_weights(model: nn.Module, path: str, key: str = _KEY) -> None:
+    """Load the tensors of a checkpoint whose names and shapes match ``model``'s (MMAction2's
+    non-strict load for backbones with their own layout: C3D, X3D); warn about the rest."""
+    state = read_state_dict(path, key)
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(usable, strict=False)
+    skipped = sorted(set(own) - set(usable))
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        warnings.warn(f"{key}: loaded {len(usable)}/{len(own)} tensors from {path!r}; "
+                      f"not loaded: {shown}", stacklevel=2)

@@ -213,13 +213,17 @@ class ResNet3d(nn.Module):
                                     act_cfg=None)
         common = dict(style=style, inflate_style=inflate_style, conv_cfg=self.conv_cfg,
                       norm_cfg=self.norm_cfg, act_cfg=self.act_cfg, with_cp=self.with_cp,
-                      non_local_cfg=self.non_local_cfg)
+                      non_local_cfg=self.non_local_cfg, **self._block_args())
         layers = [block(inplanes, planes, spatial_stride, temporal_stride, dilation, downsample,
                         inflate=inflate[0] == 1, non_local=non_local[0] == 1, **common)]
         inplanes = planes * block.expansion
         layers += [block(inplanes, planes, 1, 1, dilation, inflate=inflate[i] == 1,
                          non_local=non_local[i] == 1, **common) for i in range(1, blocks)]
         return nn.Sequential(*layers)
+
+    def _block_args(self) -> dict:
+        """Extra keyword arguments for every block (subclasses with their own blocks add some)."""
+        return {}
 
     def init_from_scratch(self) -> None:
         for m in self.modules():

@@ -1,0 +1,41 @@
+# X3D on the synthetic dataset, small enough for a CPU: half X3D-S's width (base 16 channels),
+# a 1.5x bottleneck and one pass of the (1, 2, 5, 3) blocks, on one clip of 8 frames
+# (every 2nd frame) at 56x56.
+_base_ = [
+    '../../_base_/datasets/synthetic_video_1x1x8.py',
+    '../../_base_/schedules/adamw_cosine_synthetic.py', '../../_base_/default_runtime.py'
+]
+
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(type='X3D', gamma_w=0.5, gamma_b=1.5, gamma_d=1.0, pretrained=None,
+                  norm_eval=False),
+    # in_channels = 16 * 2**3 * gamma_b
+    cls_head=dict(type='X3DHead', num_classes=8, in_channels=192, spatial_type='avg',
+                  dropout_ratio=0.3, fc1_bias=False, average_clips='prob'),
+    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5, 127.5, 127.5],
+                           std=[64.0, 64.0, 64.0], format_shape='NCTHW'))
+
+train_pipeline = [
+    dict(type='PyAVInit'),
+    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1),
+    dict(type='PyAVDecode'),
+    dict(type='MultiScaleCrop', input_size=56, scales=(1, 0.875, 0.75), random_crop=False,
+         max_wh_scale_gap=1),
+    dict(type='Resize', scale=(56, 56), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+test_pipeline = [
+    dict(type='PyAVInit'),
+    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1, test_mode=True),
+    dict(type='PyAVDecode'),
+    dict(type='Resize', scale=(56, 56), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+
+default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=3, max_keep_ckpts=2))
