@@ -74,6 +74,16 @@ TRANSFORMS = [
     dict(type="RandomResizedCrop", area_range=(0.5, 1.0), aspect_ratio_range=(0.5, 2.0)),
     dict(type="Flip", flip_ratio=0.5),
     dict(type="Flip", flip_ratio=0.5, direction="vertical"),
+    # No hue: OpenCV 5.0 and 5.1 give different COLOR_HSV2RGB pixels, and MMAction2 1.2.0
+    # crashes on a negative hue draw under NumPy 2 (tests/data/test_photometric.py covers hue).
+    dict(type="ColorJitter", hue=0),
+    dict(type="ColorJitter", brightness=0.2, contrast=(0.5, 1.5), saturation=0.0, hue=0),
+    dict(type="ColorJitter", brightness=0.0, contrast=0.0, saturation=0.9, hue=0.0),
+    dict(type="RandomErasing", erase_prob=0.75),
+    dict(type="RandomErasing", erase_prob=0.75, mode="rand"),
+    dict(type="RandomErasing", erase_prob=1.0, mode="rand", fill_color=(120, 110, 100), fill_std=(30, 20, 10)),
+    dict(type="RandomErasing", erase_prob=1.0, min_area_ratio=0.3, max_area_ratio=0.9, aspect_range=0.2,
+         fill_color=0),
 ]
 
 
