@@ -9,6 +9,7 @@ from kinetix.data.collate import collate
 from kinetix.data.datasets import BaseActionDataset, RawframeDataset, VideoDataset
 from kinetix.data.decoding import (DecordDecode, DecordInit, OpenCVDecode, OpenCVInit, PyAVDecode,
                                    PyAVInit, RawFrameDecode, UndecodableVideoError, VideoReader)
+from kinetix.data.image_loading import LoadRGBFromFile
 from kinetix.data.photometric import ColorJitter, RandomErasing
 from kinetix.data.sampler import DefaultSampler
 from kinetix.data.sampling import DenseSampleFrames, SampleFrames, UniformSample
@@ -21,7 +22,7 @@ from kinetix.data.transforms import (CenterCrop, Flip, FormatShape, Fuse, MultiS
 
 __all__ = [
     "BaseActionDataset", "CenterCrop", "ColorJitter", "DecordDecode", "DecordInit", "DefaultSampler",
-    "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "MultiScaleCrop", "OpenCVDecode",
+    "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "LoadRGBFromFile", "MultiScaleCrop", "OpenCVDecode",
     "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "RandomCrop", "RandomErasing",
     "RandomRescale",
     "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "Resize", "SYNTHETIC_CLASSES",

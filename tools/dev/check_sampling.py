@@ -19,13 +19,16 @@ import hashlib
 import itertools
 import json
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 
 import numpy as np
 
 SEEDS = (0, 1, 2)
+SENTINEL = "\n@@check_sampling results@@\n"
 
 
 def sample_frames_cases() -> list[dict]:
@@ -99,6 +102,22 @@ def transform_cases(available: set[str] | None = None) -> list[dict]:
     return cases
 
 
+def file_cases(folder: str, seeds=SEEDS) -> list[dict]:
+    """LoadRGBFromFile on JPEG and PNG files written here (the worker reads the same files)."""
+    import cv2
+
+    cases = []
+    for seed, ext, color_type, to_float32 in itertools.product(seeds, ("jpg", "png"), ("color", "grayscale"),
+                                                               (False, True)):
+        path = f"{folder}/img{seed}.{ext}"
+        # smooth content, so the JPEG is a realistic photo-like one
+        img = cv2.GaussianBlur(make_clip((1, 48, 64, 3), seed)[0], (7, 7), 2)
+        cv2.imwrite(path, img)
+        cases.append(dict(cfg=dict(type="LoadRGBFromFile", color_type=color_type, to_float32=to_float32),
+                          results=dict(img_path=path), seed=seed))
+    return cases
+
+
 def make_clip(shape: tuple, seed: int) -> list[np.ndarray]:
     t, h, w, c = shape
     return list(np.random.RandomState(1000 + seed).randint(0, 256, (t, h, w, c)).astype(np.uint8))
@@ -108,7 +127,7 @@ def digest(value) -> object:
     if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
         value = np.stack(value)
     if isinstance(value, np.ndarray):
-        if value.dtype == np.uint8 or value.size > 64:
+        if value.dtype in (np.uint8, np.float32) or value.size > 64:
             data = np.ascontiguousarray(value)
             return [list(value.shape), str(value.dtype), hashlib.sha1(data.tobytes()).hexdigest()]
         return [list(value.shape), str(value.dtype), value.tolist()]
@@ -133,7 +152,7 @@ def run_cases(build, cases: list[dict]) -> list[dict]:
             # JSON made the tuples lists; MMAction2 checks for tuples.
             cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in case["cfg"].items()}
             results = build(cfg)(results)
-            keys = ("frame_inds", "num_clips", "clip_len", "imgs", "img_shape", "crop_bbox", "flip")
+            keys = ("frame_inds", "num_clips", "clip_len", "imgs", "img", "img_shape", "crop_bbox", "flip")
             # (frames of unequal shapes, from a crop box outside the frame, fail to stack: an error)
             out.append({k: digest(results[k]) for k in keys if k in results})
         except Exception as exc:  # noqa: BLE001 - a failure is an outcome to compare
@@ -147,7 +166,9 @@ def mmaction2_worker() -> None:
     from mmaction.registry import TRANSFORMS as REGISTRY
 
     cases = json.load(sys.stdin)
-    json.dump(run_cases(REGISTRY.build, cases), sys.stdout)
+    out = run_cases(REGISTRY.build, cases)
+    sys.stdout.write(SENTINEL)  # MMAction2 may print warnings to stdout first
+    json.dump(out, sys.stdout)
 
 
 def kinetix_build(cfg: dict):
@@ -185,14 +206,18 @@ def main() -> int:
     from kinetix.registry import TRANSFORMS as REGISTRY
 
     available = {cfg["type"] for cfg in TRANSFORMS if cfg["type"] in REGISTRY}
+    folder = tempfile.mkdtemp(prefix="check_sampling_")
     cases = sample_frames_cases() + transform_cases(available)
+    if "LoadRGBFromFile" in REGISTRY:
+        cases += file_cases(folder)
     proc = subprocess.run([args.mmaction2_python, __file__, "--worker", "mmaction2"], input=json.dumps(cases),
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
         return 2
-    theirs = json.loads(proc.stdout)
+    theirs = json.loads(proc.stdout.rsplit(SENTINEL, 1)[-1])
     ours = run_cases(kinetix_build, cases)
+    shutil.rmtree(folder)
     mismatches = compare(cases, ours, theirs, args.show)
     counts = Counter(case["cfg"]["type"] for case in cases)
     failed = Counter(case["cfg"]["type"] for case, a, b in zip(cases, ours, theirs) if a.get("error") and b.get("error"))
