@@ -155,7 +155,8 @@ class DenseSampleFrames(SampleFrames):
     """Clips packed inside a window of ``sample_range`` frames (MMAction2's dense sampling).
 
     Test mode repeats the clip set at ``num_sample_positions`` window starts;
-    ``num_clips`` in the output then counts all of them.
+    ``num_clips`` in the output stays ``num_clips`` (MMAction2's value): the
+    views are counted from the frames.
     """
 
     def __init__(self, clip_len: int, frame_interval: int = 1, num_clips: int = 1,
@@ -180,11 +181,6 @@ class DenseSampleFrames(SampleFrames):
         starts = np.linspace(0, positions - 1, num=self.num_sample_positions, dtype=int)
         base = np.arange(self.num_clips) * interval
         return np.concatenate([(base + s) % n for s in starts])
-
-    def __call__(self, results: dict) -> dict:
-        results = super().__call__(results)
-        results["num_clips"] = len(results["frame_inds"]) // self.clip_len
-        return results
 
 
 @TRANSFORMS.register(aliases=["UniformSampleFrames"])

@@ -48,6 +48,11 @@ def sample_frames_cases() -> list[dict]:
         cfg = dict(type="SampleFrames", clip_len=clip_len, frame_interval=interval, num_clips=num_clips,
                    temporal_jitter=True)
         cases.append(dict(cfg=cfg, results=dict(total_frames=n, start_index=0), seed=seed))
+    for clip_len, interval, num_clips, test_mode, sample_range, positions, n, seed in itertools.product(
+            (1, 4, 8), (1, 2), (1, 3), (False, True), (32, 64), (3, 10), (5, 40, 300), SEEDS):
+        cfg = dict(type="DenseSampleFrames", clip_len=clip_len, frame_interval=interval, num_clips=num_clips,
+                   test_mode=test_mode, sample_range=sample_range, num_sample_positions=positions)
+        cases.append(dict(cfg=cfg, results=dict(total_frames=n, start_index=0), seed=seed))
     return cases
 
 
