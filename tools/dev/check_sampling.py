@@ -9,7 +9,14 @@ MMAction2 (a subprocess of the given interpreter running this same file with
 prints the mismatch count per transform and in total (exit status 1 if any).
 Compared: SampleFrames' frame indices, dtype and num_clips; for the frame
 transforms, the output frames (a hash of their bytes), shape, crop box and
-flip flag. A case that fails in both projects counts as a match.
+flip flag. A case that fails in both projects counts as a match (kinetix
+raises a one-line error where MMAction2 asserts, divides by zero or returns
+ragged crops).
+
+Left out on purpose: ColorJitter's hue (OpenCV 5.0 and 5.1 convert HSV to
+RGB differently, and MMAction2 1.2.0 raises OverflowError under NumPy 2 on
+any negative hue draw); kinetix shifts hue as MMAction2 did under NumPy 1,
+checked against MMAction2 with one shared OpenCV while writing it.
 """
 
 from __future__ import annotations
