@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 
 from kinetix.data.decoding import UndecodableVideoError, _check_io_backend, _read_frame
@@ -13,14 +12,6 @@ from kinetix.errors import ConfigError
 from kinetix.registry import TRANSFORMS
 
 _COLOR_TYPES = ("color", "grayscale")
-
-
-def _read_grey(path: str) -> np.ndarray:
-    """Decoded straight to grey, as MMAction2's ``flag='grayscale'`` (a JPEG's luma plane)."""
-    img = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise ValueError("not an image OpenCV can decode")
-    return img
 
 
 @TRANSFORMS.register
@@ -48,7 +39,7 @@ class LoadRGBFromFile:
     def __call__(self, results: dict) -> dict:
         path = results["img_path"]
         try:
-            img = _read_frame(path) if self.color_type == "color" else _read_grey(path)
+            img = _read_frame(path, grey=self.color_type == "grayscale")
         except OSError as exc:
             raise UndecodableVideoError(path, f"{type(exc).__name__}: {exc.strerror or exc}") from None
         except ValueError as exc:

@@ -127,6 +127,20 @@ def file_cases(folder: str, seeds=SEEDS) -> list[dict]:
         cv2.imwrite(path, img)
         cases.append(dict(cfg=dict(type="LoadRGBFromFile", color_type=color_type, to_float32=to_float32),
                           results=dict(img_path=path), seed=seed))
+    # Frame folders: RGB frames, and optical flow as x/y grey JPEGs, through a TSN-like pipeline.
+    for i in range(1, 9):
+        rgb = cv2.GaussianBlur(make_clip((1, 48, 64, 3), i)[0], (7, 7), 2)
+        cv2.imwrite(f"{folder}/img_{i:05}.jpg", rgb)
+        cv2.imwrite(f"{folder}/flow_x_{i:05d}.jpg", rgb[..., 0])
+        cv2.imwrite(f"{folder}/flow_y_{i:05d}.jpg", rgb[..., 1])
+    for seed, modality, clip_len, test_mode in itertools.product(seeds, ("RGB", "Flow"), (1, 5), (False, True)):
+        tmpl = "img_{:05}.jpg" if modality == "RGB" else "flow_{}_{:05d}.jpg"
+        pipeline = [dict(type="SampleFrames", clip_len=clip_len, num_clips=3, test_mode=test_mode),
+                    dict(type="RawFrameDecode"), dict(type="MultiScaleCrop", input_size=40, scales=(1, 0.875)),
+                    dict(type="Resize", scale=(32, 32), keep_ratio=False), dict(type="Flip", flip_ratio=0.5),
+                    dict(type="FormatShape", input_format="NCHW")]
+        cases.append(dict(cfg=pipeline, results=dict(frame_dir=folder, total_frames=8, start_index=1,
+                                                     filename_tmpl=tmpl, modality=modality), seed=seed))
     return cases
 
 
@@ -161,9 +175,13 @@ def run_cases(build, cases: list[dict]) -> list[dict]:
         random.seed(case["seed"])
         np.random.seed(case["seed"])
         try:
-            # JSON made the tuples lists; MMAction2 checks for tuples.
-            cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in case["cfg"].items()}
-            results = build(cfg)(results)
+            if "frame_inds" in results:
+                results["frame_inds"] = np.array(results["frame_inds"], dtype=np.int32)
+            # A case is one transform or a pipeline (a list); JSON made the tuples lists,
+            # and MMAction2 checks for tuples.
+            for step in case["cfg"] if isinstance(case["cfg"], list) else [case["cfg"]]:
+                cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in step.items()}
+                results = build(cfg)(results)
             keys = ("frame_inds", "num_clips", "clip_len", "imgs", "img", "img_shape", "crop_bbox", "flip")
             # (frames of unequal shapes, from a crop box outside the frame, fail to stack: an error)
             out.append({k: digest(results[k]) for k in keys if k in results})
@@ -189,13 +207,18 @@ def kinetix_build(cfg: dict):
     return build(cfg, REGISTRY, "pipeline")
 
 
+def _name(case: dict) -> str:
+    cfg = case["cfg"]
+    return "pipeline " + case["results"]["modality"] if isinstance(cfg, list) else cfg["type"]
+
+
 def compare(cases: list[dict], ours: list[dict], theirs: list[dict], show: int) -> Counter:
     mismatches = Counter()
     for case, a, b in zip(cases, ours, theirs):
         same = (a.get("error") and b.get("error")) or (not a.get("error") and a == {k: b[k] for k in a if k in b}
                                                        and set(a) <= set(b))
         if not same:
-            mismatches[case["cfg"]["type"]] += 1
+            mismatches[_name(case)] += 1
             if show > 0:
                 show -= 1
                 print(f"MISMATCH {case['cfg']} {case['results']} clip={case.get('clip')} seed={case['seed']}\n"
@@ -231,8 +254,8 @@ def main() -> int:
     ours = run_cases(kinetix_build, cases)
     shutil.rmtree(folder)
     mismatches = compare(cases, ours, theirs, args.show)
-    counts = Counter(case["cfg"]["type"] for case in cases)
-    failed = Counter(case["cfg"]["type"] for case, a, b in zip(cases, ours, theirs) if a.get("error") and b.get("error"))
+    counts = Counter(_name(case) for case in cases)
+    failed = Counter(_name(case) for case, a, b in zip(cases, ours, theirs) if a.get("error") and b.get("error"))
     for name in counts:
         print(f"{name:20s} {counts[name]:6d} cases ({failed[name]:4d} fail in both)  {mismatches[name]:5d} mismatches")
     total = sum(mismatches.values())
