@@ -222,7 +222,7 @@ class UniformSample:
         rng = np.random.RandomState(self.seed) if self.test_mode else np.random
         inds = np.concatenate([self._one_clip(n, rng, i) for i in range(self.num_clips)])
         inds = np.mod(inds, max(n, 1)) + int(results.get("start_index", 0))
-        results["frame_inds"] = inds.astype(np.int64)
+        results["frame_inds"] = inds.astype(np.int32)  # MMAction2's dtype
         results["clip_len"] = self.clip_len
         results["frame_interval"] = None
         results["num_clips"] = self.num_clips

@@ -165,6 +165,7 @@ def test_uniform_sample():
     out = UniformSample(clip_len=8)(dict(total_frames=80, start_index=0))
     inds = out["frame_inds"]
     assert ((inds // 10) == np.arange(8)).all()  # one frame per segment of 10
+    assert inds.dtype == np.int32  # as MMAction2
     state = np.random.get_state()[1].copy()
     a = UniformSample(clip_len=8, num_clips=2, test_mode=True)(dict(total_frames=12, start_index=1))["frame_inds"]
     b = UniformSample(clip_len=8, num_clips=2, test_mode=True)(dict(total_frames=12, start_index=1))["frame_inds"]

@@ -60,6 +60,10 @@ def sample_frames_cases() -> list[dict]:
         cfg = dict(type="DenseSampleFrames", clip_len=clip_len, frame_interval=interval, num_clips=num_clips,
                    test_mode=test_mode, sample_range=sample_range, num_sample_positions=positions)
         cases.append(dict(cfg=cfg, results=dict(total_frames=n, start_index=0), seed=seed))
+    for clip_len, num_clips, test_mode, n, seed in itertools.product(
+            (1, 4, 8), (1, 3), (False, True), (3, 6, 12, 40, 300), SEEDS):
+        cfg = dict(type="UniformSampleFrames", clip_len=clip_len, num_clips=num_clips, test_mode=test_mode)
+        cases.append(dict(cfg=cfg, results=dict(total_frames=n, start_index=0), seed=seed))
     return cases
 
 
