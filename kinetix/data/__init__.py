@@ -9,6 +9,8 @@ from kinetix.data.collate import collate
 from kinetix.data.datasets import BaseActionDataset, RawframeDataset, VideoDataset
 from kinetix.data.decoding import (DecordDecode, DecordInit, OpenCVDecode, OpenCVInit, PyAVDecode,
                                    PyAVInit, RawFrameDecode, UndecodableVideoError, VideoReader)
+from kinetix.data.image_loading import LoadRGBFromFile
+from kinetix.data.photometric import ColorJitter, RandomErasing
 from kinetix.data.sampler import DefaultSampler
 from kinetix.data.sampling import DenseSampleFrames, SampleFrames, UniformSample
 from kinetix.data.synthetic import CLASSES as SYNTHETIC_CLASSES
@@ -19,9 +21,10 @@ from kinetix.data.transforms import (CenterCrop, Flip, FormatShape, Fuse, MultiS
                                      RandomResizedCrop, Resize, TenCrop, ThreeCrop)
 
 __all__ = [
-    "BaseActionDataset", "CenterCrop", "DecordDecode", "DecordInit", "DefaultSampler",
-    "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "MultiScaleCrop", "OpenCVDecode",
-    "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "RandomCrop", "RandomRescale",
+    "BaseActionDataset", "CenterCrop", "ColorJitter", "DecordDecode", "DecordInit", "DefaultSampler",
+    "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "LoadRGBFromFile", "MultiScaleCrop", "OpenCVDecode",
+    "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "RandomCrop", "RandomErasing",
+    "RandomRescale",
     "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "Resize", "SYNTHETIC_CLASSES",
     "SYNTHETIC_FLIP_LABEL_MAP",
     "SampleFrames", "TenCrop", "ThreeCrop", "UndecodableVideoError",

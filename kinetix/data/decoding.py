@@ -478,8 +478,8 @@ class OpenCVDecode(VideoDecode):
 _IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
 
 
-def _read_frame(path: str) -> np.ndarray:
-    """One frame file as HxWx3 uint8 RGB; raises OSError/ValueError saying what is wrong."""
+def _read_frame(path: str, grey: bool = False) -> np.ndarray:
+    """One frame file as HxWx3 uint8 RGB (HxW with ``grey``); raises OSError/ValueError saying what is wrong."""
     # O_NONBLOCK: a FIFO named .jpg must not block the loader; fstat then rejects it.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
@@ -496,6 +496,11 @@ def _read_frame(path: str) -> np.ndarray:
     if data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < 0:
         raise ValueError("truncated JPEG (no end-of-image marker)")
     buf = np.frombuffer(data, np.uint8)
+    if grey:  # decoded straight to grey (a JPEG's luma plane), as mmcv's flag='grayscale'
+        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise ValueError("not an image OpenCV can decode")
+        return img
     img = cv2.imdecode(buf, _IMREAD_RGB) if _IMREAD_RGB is not None else cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if img is None:  # OpenCV's only sign of a file it cannot decode
         raise ValueError("not an image OpenCV can decode")
@@ -507,6 +512,8 @@ class RawFrameDecode:
     """Read ``frame_dir/filename_tmpl.format(index + offset)`` JPEG/PNG frames with OpenCV.
 
     The pixels are MMAction2's (``mmcv.imfrombytes(..., channel_order='rgb')``).
+    With ``modality='Flow'`` each index reads two grey frames,
+    ``filename_tmpl.format('x', i)`` and ``.format('y', i)``, stacked HxWx2.
     ``decoding_backend`` ('cv2', 'pillow', 'turbojpeg') is accepted for
     compatibility: all three decode JPEGs with libjpeg-turbo's default method.
     """
@@ -522,12 +529,17 @@ class RawFrameDecode:
         offset = int(results.get("offset", 0))
         cache: dict[int, np.ndarray] = {}  # 'loop' sampling repeats indices: read each once
         imgs = []
+        flow = results.get("modality") == "Flow"
         for idx in np.asarray(results["frame_inds"]).reshape(-1):
             idx = int(idx) + offset
             if idx not in cache:
-                path = os.path.join(frame_dir, tmpl.format(idx))
+                path = os.path.join(frame_dir, tmpl.format("x", idx) if flow else tmpl.format(idx))
                 try:
-                    cache[idx] = _read_frame(path)
+                    if flow:
+                        y_path = os.path.join(frame_dir, tmpl.format("y", idx))
+                        cache[idx] = np.stack([_read_frame(path, grey=True), _read_frame(y_path, grey=True)], -1)
+                    else:
+                        cache[idx] = _read_frame(path)
                 except OSError as exc:
                     raise UndecodableVideoError(
                         frame_dir, f"frame {path}: {type(exc).__name__}: {exc.strerror or exc}") from None

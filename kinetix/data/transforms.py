@@ -2,8 +2,10 @@
 
 Frames stay uint8 HxWxC numpy arrays all the way to the model's data
 preprocessor (4x less memory and IPC than float32). Crops are views;
-only resizing allocates. All randomness goes through ``np.random`` so that
-the DataLoader worker seed controls it.
+only resizing allocates. Randomness comes from ``np.random`` or Python's
+``random``, whichever MMAction2's transform draws from, in MMAction2's order:
+the same seeds give MMAction2's crops (tools/dev/check_sampling.py), and the
+per-sample seeding (kinetix/data/seeding.py) seeds both.
 
 Sizes follow MMAction2: ``scale``/``input_size``/``crop_size`` tuples are
 ``(w, h)``; ``img_shape`` is ``(h, w)``; ``crop_bbox`` is ``[x1, y1, x2, y2]``.
@@ -12,6 +14,7 @@ Multi-crop transforms keep frames crop-major (all frames of crop 0, then crop 1)
 
 from __future__ import annotations
 
+import random
 from typing import Any, Sequence
 
 import cv2
@@ -160,16 +163,17 @@ class RandomResizedCrop:
     def get_crop_bbox(img_shape: tuple[int, int], area_range: Sequence[float],
                       aspect_ratio_range: Sequence[float], max_attempts: int = 10) -> tuple[int, int, int, int]:
         img_h, img_w = img_shape
-        log_ratio = np.log(np.asarray(aspect_ratio_range, dtype=np.float64))
-        ratios = np.exp(np.random.uniform(log_ratio[0], log_ratio[1], size=max_attempts))
-        areas = np.random.uniform(area_range[0], area_range[1], size=max_attempts) * img_h * img_w
-        widths = np.round(np.sqrt(areas * ratios)).astype(np.int64)
-        heights = np.round(np.sqrt(areas / ratios)).astype(np.int64)
-        for w, h in zip(widths, heights):
+        # MMAction2's draws: the shapes from np.random, the position from Python's random.
+        ratios = np.exp(np.random.uniform(np.log(aspect_ratio_range[0]), np.log(aspect_ratio_range[1]),
+                                          size=max_attempts))
+        areas = np.random.uniform(*area_range, size=max_attempts) * (img_h * img_w)
+        widths = np.round(np.sqrt(areas * ratios)).astype(np.int32)
+        heights = np.round(np.sqrt(areas / ratios)).astype(np.int32)
+        for w, h in zip(widths.tolist(), heights.tolist()):
             if 0 < w <= img_w and 0 < h <= img_h:
-                x = np.random.randint(0, img_w - w + 1)
-                y = np.random.randint(0, img_h - h + 1)
-                return int(x), int(y), int(x + w), int(y + h)
+                x = random.randint(0, img_w - w)  # both ends inclusive
+                y = random.randint(0, img_h - h)
+                return x, y, x + w, y + h
         side = min(img_h, img_w)
         x, y = (img_w - side) // 2, (img_h - side) // 2
         return x, y, x + side, y + side
@@ -199,20 +203,20 @@ class MultiScaleCrop:
         sizes = [int(base * s) for s in self.scales]
         candidates = [(w, h) for i, h in enumerate(sizes) for j, w in enumerate(sizes)
                       if abs(i - j) <= self.max_wh_scale_gap]
-        crop = list(candidates[np.random.randint(len(candidates))])
+        crop = list(random.choice(candidates))  # Python's random, as MMAction2
         for i in range(2):  # snap sizes within 3 px of the target, saving a resize
             if abs(crop[i] - self.input_size[i]) < 3:
                 crop[i] = self.input_size[i]
         crop_w, crop_h = min(crop[0], img_w), min(crop[1], img_h)
         if self.random_crop:
-            x = np.random.randint(0, img_w - crop_w + 1)
-            y = np.random.randint(0, img_h - crop_h + 1)
+            x = random.randint(0, img_w - crop_w)  # both ends inclusive
+            y = random.randint(0, img_h - crop_h)
         else:
             ws, hs = (img_w - crop_w) // 4, (img_h - crop_h) // 4
             spots = [(0, 0), (4, 0), (0, 4), (4, 4), (2, 2)]
             if self.num_fixed_crops == 13:
                 spots += [(0, 2), (4, 2), (2, 4), (2, 0), (1, 1), (3, 1), (1, 3), (3, 3)]
-            sx, sy = spots[np.random.randint(len(spots))]
+            sx, sy = random.choice(spots)
             x, y = sx * ws, sy * hs
         results["scales"] = self.scales
         return _crop(results, int(x), int(y), crop_w, crop_h)
@@ -229,9 +233,11 @@ class RandomCrop:
 
     def __call__(self, results: dict) -> dict:
         img_h, img_w = results["img_shape"]
-        x = np.random.randint(0, max(img_w - self.size, 0) + 1)
-        y = np.random.randint(0, max(img_h - self.size, 0) + 1)
-        return _crop(results, int(x), int(y), self.size, self.size)
+        # MMAction2's draws: y before x, each from [0, room) with the upper end
+        # excluded (so a crop never touches the last row/column unless it must).
+        y = int(np.random.randint(0, img_h - self.size)) if img_h > self.size else 0
+        x = int(np.random.randint(0, img_w - self.size)) if img_w > self.size else 0
+        return _crop(results, x, y, self.size, self.size)
 
 
 @TRANSFORMS.register
@@ -274,12 +280,16 @@ class ThreeCrop:
     def __call__(self, results: dict) -> dict:
         img_h, img_w = results["img_shape"]
         w, h = self.crop_size
-        if img_w - w >= img_h - h:  # slide horizontally, centred vertically
-            step, y = (img_w - w) // 2, (img_h - h) // 2
-            boxes = [(0, y), (2 * step, y), (step, y)]
+        # MMAction2 only slides along one side: the other must fit the frame exactly.
+        if h == img_h:
+            step = (img_w - w) // 2
+            boxes = [(0, 0), (2 * step, 0), (step, 0)]
+        elif w == img_w:
+            step = (img_h - h) // 2
+            boxes = [(0, 0), (0, 2 * step), (0, step)]
         else:
-            step, x = (img_h - h) // 2, (img_w - w) // 2
-            boxes = [(x, 0), (x, 2 * step), (x, step)]
+            raise DataError(f"ThreeCrop(crop_size={self.crop_size}) needs the frame's width or height, got "
+                            f"a {img_w}x{img_h} frame ({results.get('filename') or results.get('frame_dir')})")
         return _multi_crop(results, boxes, w, h, flips=False)
 
 
@@ -320,6 +330,9 @@ class Flip:
         self.flip_label_map = flip_label_map
 
     def __call__(self, results: dict) -> dict:
+        if results.get("modality") == "Flow" and self.direction != "horizontal":
+            raise DataError(f"Flip(direction={self.direction!r}) cannot flip optical flow; only 'horizontal' "
+                            f"({results.get('filename') or results.get('frame_dir')})")
         flip = bool(np.random.rand() < self.flip_ratio)
         results["flip"] = flip
         results["flip_direction"] = self.direction
@@ -367,6 +380,11 @@ class FormatShape:
             imgs = imgs.reshape((-1, clip_len) + imgs.shape[1:]).transpose(0, 4, 1, 2, 3)
         else:
             imgs = imgs.transpose(0, 3, 1, 2)
+            if results.get("modality") == "Flow":
+                # A 2D flow model sees a clip as one image: the clip's x/y frames
+                # fold into channels, (views, clip_len * 2, H, W), as in MMAction2.
+                clip_len = int(results["clip_len"])
+                imgs = imgs.reshape((-1, clip_len * imgs.shape[1]) + imgs.shape[2:])
         if self.collapse:
             if imgs.shape[0] != 1:
                 raise DataError(f"FormatShape(collapse=True) needs one view, got {imgs.shape[0]}")

@@ -6,10 +6,14 @@ layout works because only the batch axis (0) and the last two (H, W) are used.
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kinetix.registry import MODELS
+from kinetix.errors import ConfigError
+from kinetix.registry import MODELS, build
 
 
 class BaseMiniBatchBlending:
@@ -61,3 +65,40 @@ class CutmixBlending(BaseMiniBatchBlending):
         lam = 1.0 - (y2 - y1) * (x2 - x1) / (h * w)
         labels = lam * labels + (1 - lam) * labels[partner]
         return imgs, labels
+
+
+@MODELS.register
+class RandomBatchAugment(BaseMiniBatchBlending):
+    """Pick one of ``augments`` per batch, with ``probs`` (evenly if None); what the probs
+    leave over (1 - sum) applies none, but labels still become one-hot soft targets.
+
+    The pick is drawn from ``np.random``, as in MMAction2.
+    """
+
+    def __init__(self, augments: Any, probs: float | Sequence[float] | None = None) -> None:
+        key = "model.data_preprocessor.blending"
+        if not isinstance(augments, (list, tuple)):
+            augments = [augments]
+        built = [build(aug, MODELS, f"{key}.augments.{i}") if isinstance(aug, dict) else aug
+                 for i, aug in enumerate(augments)]
+        if not built or not all(isinstance(aug, BaseMiniBatchBlending) for aug in built):
+            raise ConfigError(f"{key}.augments must be a non-empty list of batch blendings, got {augments!r}")
+        self.augments: list[BaseMiniBatchBlending | None] = list(built)
+        self.num_classes = built[0].num_classes
+        if isinstance(probs, (int, float)):
+            probs = [probs]
+        if probs is not None:
+            probs = [float(p) for p in probs]
+            if len(probs) != len(built):
+                raise ConfigError(f"{key}.probs has {len(probs)} values for {len(built)} augments")
+            if any(p < 0 for p in probs) or sum(probs) > 1:
+                raise ConfigError(f"{key}.probs must be non-negative and sum to at most 1, got {probs}")
+            self.augments.append(None)  # the leftover probability: no blending
+            probs.append(1 - sum(probs))
+        self.probs = probs
+
+    def blend(self, imgs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        aug = self.augments[np.random.choice(len(self.augments), p=self.probs)]
+        if aug is None:
+            return imgs, labels
+        return aug.blend(imgs, labels)

@@ -94,3 +94,20 @@ def test_a_fifo_named_jpg_is_an_error_not_a_wait(tmp_path):
     worker.join(timeout=20)
     assert not worker.is_alive(), "reading a FIFO frame blocked"
     assert outcome and outcome[0].endswith("img_00001.jpg: not a regular file")
+
+
+def test_flow_reads_x_and_y_frames_as_two_channels(tmp_path):
+    from kinetix.data.transforms import FormatShape
+
+    for i in range(1, 4):  # lossless PNGs with known values: x = 10 * i, y = 10 * i + 1
+        Image.fromarray(np.full((6, 8), 10 * i, np.uint8)).save(tmp_path / f"flow_x_{i:05d}.png")
+        Image.fromarray(np.full((6, 8), 10 * i + 1, np.uint8)).save(tmp_path / f"flow_y_{i:05d}.png")
+    out = RawFrameDecode()(dict(frame_dir=str(tmp_path), frame_inds=np.array([3, 1, 2, 2]),
+                                filename_tmpl="flow_{}_{:05d}.png", modality="Flow"))
+    assert [img.shape for img in out["imgs"]] == [(6, 8, 2)] * 4
+    assert [img[0, 0].tolist() for img in out["imgs"]] == [[30, 31], [10, 11], [20, 21], [20, 21]]
+    out = FormatShape("NCHW")(dict(out, clip_len=2, num_clips=2))
+    assert out["imgs"].shape == (2, 4, 6, 8)
+    with pytest.raises(UndecodableVideoError, match="flow_x_00009"):
+        RawFrameDecode()(dict(frame_dir=str(tmp_path), frame_inds=np.array([9]),
+                              filename_tmpl="flow_{}_{:05d}.png", modality="Flow"))

@@ -30,7 +30,11 @@ def spec_offsets(n, clip_len, fi, k, test_mode):
 def spec_indices(n, clip_len, fi, k, test_mode, opt="loop", start_index=0):
     offsets = spec_offsets(n, clip_len, fi, k, test_mode)
     inds = offsets[:, None] + np.arange(clip_len)[None] * fi
-    inds = np.mod(inds, n) if opt == "loop" else np.minimum(inds, n - 1)
+    if opt == "loop":
+        inds = np.mod(inds, n)
+    else:  # each clip repeats its own last index inside the video
+        inds = np.array([[i if i < n else max([j for j in clip if j < n], default=0) for i in clip]
+                         for clip in inds])
     return inds.reshape(-1) + start_index
 
 
@@ -57,7 +61,7 @@ def test_train_branches_match_spec(n, clip_len, fi, k, branch, opt):
         np.random.seed(seed)
         out = run(n, clip_len=clip_len, frame_interval=fi, num_clips=k, out_of_bound_opt=opt)
         np.testing.assert_array_equal(out["frame_inds"], expected, err_msg=branch)
-        assert out["frame_inds"].dtype == np.int64
+        assert out["frame_inds"].dtype == np.int32  # as MMAction2
         assert (out["clip_len"], out["frame_interval"], out["num_clips"]) == (clip_len, fi, k)
 
 
@@ -77,6 +81,12 @@ def test_branch_values_spelled_out():
 def test_test_mode_matches_spec(n, clip_len, fi, k, opt):
     out = run(n, clip_len=clip_len, frame_interval=fi, num_clips=k, test_mode=True, out_of_bound_opt=opt)
     np.testing.assert_array_equal(out["frame_inds"], spec_indices(n, clip_len, fi, k, True, opt))
+
+
+def test_repeat_last_repeats_each_clips_last_index():
+    # span 31 > 20 frames: one clip at 0 with indices 0, 2, ..., 30; the last inside is 18, not 19.
+    out = run(20, clip_len=16, frame_interval=2, test_mode=True, out_of_bound_opt="repeat_last")
+    np.testing.assert_array_equal(out["frame_inds"], list(range(0, 20, 2)) + [18] * 6)
 
 
 def test_test_mode_values_spelled_out():
@@ -108,8 +118,12 @@ def test_start_index_is_added(test_mode):
 def test_twice_sample_and_keep_tail_and_jitter():
     out = run(100, clip_len=1, num_clips=4, test_mode=True, twice_sample=True)
     np.testing.assert_array_equal(out["frame_inds"], [12, 37, 62, 87, 0, 25, 50, 75])
+    # Four clips spaced by the two-clip step max_offset / (2 - 1) = 92, looped; num_clips stays 2.
     out = run(100, clip_len=8, num_clips=2, test_mode=True, twice_sample=True)
-    assert len(out["frame_inds"]) == 32 and out["num_clips"] == 4
+    assert len(out["frame_inds"]) == 32 and out["num_clips"] == 2
+    np.testing.assert_array_equal(out["frame_inds"].reshape(4, 8)[:, 0], [0, 92, 84, 76])
+    with pytest.raises(ConfigError, match="twice_sample"):
+        SampleFrames(clip_len=8, num_clips=1, test_mode=True, twice_sample=True)
     np.random.seed(0)
     for _ in range(20):
         inds = run(100, clip_len=4, frame_interval=2, num_clips=4, keep_tail_frames=True)["frame_inds"]
@@ -125,6 +139,10 @@ def test_target_fps_and_bad_args():
         dict(total_frames=300, start_index=0, avg_fps=30.0))
     inds = out["frame_inds"]
     assert len(inds) == 4 and inds[-1] - inds[0] == 15  # 8 frames at 15 fps = 16 at 30 fps
+    # 8 frames at 15 fps = 15.98 at 29.97 fps: linspace(0, 14.98, 4) floors to steps 4, 5, 5 (rounding: 5, 5, 5)
+    out = SampleFrames(clip_len=4, frame_interval=2, target_fps=15, test_mode=True)(
+        dict(total_frames=300, start_index=0, avg_fps=29.97))
+    np.testing.assert_array_equal(np.diff(out["frame_inds"]), [4, 5, 5])
     with pytest.raises(ConfigError, match="out_of_bound_opt"):
         SampleFrames(clip_len=1, out_of_bound_opt="wrap")
     with pytest.raises(ConfigError, match="clip_len"):
@@ -139,7 +157,7 @@ def test_dense_sample_frames():
     assert inds[1, 0] - inds[0, 0] == 16 and (np.diff(inds, axis=1) == 2).all()
     out = DenseSampleFrames(clip_len=4, num_clips=2, sample_range=32, num_sample_positions=3, test_mode=True)(
         dict(total_frames=100, start_index=0))
-    assert out["num_clips"] == 6 and out["frame_inds"].reshape(6, 4)[:, 0].tolist() == [0, 16, 34, 50, 68, 84]
+    assert out["num_clips"] == 2 and out["frame_inds"].reshape(6, 4)[:, 0].tolist() == [0, 16, 34, 50, 68, 84]
 
 
 def test_uniform_sample():
@@ -147,6 +165,7 @@ def test_uniform_sample():
     out = UniformSample(clip_len=8)(dict(total_frames=80, start_index=0))
     inds = out["frame_inds"]
     assert ((inds // 10) == np.arange(8)).all()  # one frame per segment of 10
+    assert inds.dtype == np.int32  # as MMAction2
     state = np.random.get_state()[1].copy()
     a = UniformSample(clip_len=8, num_clips=2, test_mode=True)(dict(total_frames=12, start_index=1))["frame_inds"]
     b = UniformSample(clip_len=8, num_clips=2, test_mode=True)(dict(total_frames=12, start_index=1))["frame_inds"]

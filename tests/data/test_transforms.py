@@ -170,3 +170,67 @@ def test_flip_mirrors_into_contiguous_frames(shape, direction):
     for got, frame in zip(out, frames):
         assert got.shape == frame.shape and np.array_equal(got, np.flip(frame, axis=axis))
         assert got.flags.c_contiguous  # stacks at memcpy speed, unlike a mirrored view
+
+
+def test_random_crop_draws_y_then_x_below_the_last_offset():
+    # A 33x32 room on a 34x33 frame: y from randint(0, 1) = 0 always, x from randint(0, 2).
+    seen = set()
+    for seed in range(40):
+        np.random.seed(seed)
+        expected_y = np.random.randint(0, 1)
+        expected_x = np.random.randint(0, 2)
+        np.random.seed(seed)
+        out = RandomCrop(32)(sample(h=33, w=34))
+        assert out["crop_bbox"][:2].tolist() == [expected_x, expected_y]
+        seen.add(int(out["crop_bbox"][0]))
+    assert seen == {0, 1}  # the upper end (x = 2) is excluded, as in MMAction2
+    out = RandomCrop(32)(sample(h=32, w=32))  # no room: no draw, origin
+    assert out["crop_bbox"].tolist() == [0, 0, 32, 32]
+
+
+def test_multi_scale_and_random_resized_crop_place_with_python_random():
+    import random
+
+    # The same numpy seed with different Python seeds must move the crop: the spot comes from `random`.
+    boxes = set()
+    for py_seed in range(8):
+        np.random.seed(0)
+        random.seed(py_seed)
+        boxes.add(tuple(MultiScaleCrop(40, scales=(1, 0.8), random_crop=True)(sample())["crop_bbox"].tolist()))
+    assert len(boxes) > 1
+    np.random.seed(0)
+    random.seed(5)
+    box = RandomResizedCrop()(sample())["crop_bbox"].tolist()
+    np.random.seed(0)
+    random.seed(5)
+    ratios = np.exp(np.random.uniform(np.log(3 / 4), np.log(4 / 3), size=10))
+    areas = np.random.uniform(0.08, 1.0, size=10) * 60 * 80
+    w, h = next((w, h) for w, h in zip(np.round(np.sqrt(areas * ratios)).astype(int),
+                                       np.round(np.sqrt(areas / ratios)).astype(int)) if w <= 80 and h <= 60)
+    x = random.randint(0, 80 - w)
+    y = random.randint(0, 60 - h)
+    assert box == [x, y, x + w, y + h]
+
+
+def test_three_crop_needs_one_side_to_fit():
+    from kinetix.errors import DataError
+
+    with pytest.raises(DataError, match="ThreeCrop"):
+        ThreeCrop(40)(sample())  # 40x40 fits neither 80 wide nor 60 high
+    out = ThreeCrop((80, 40))(sample())  # full width: slides down
+    assert [b[1] for b in out["crop_bbox"][::4]] == [0, 20, 10]
+
+
+def test_format_shape_folds_flow_clips_into_channels():
+    # 2 clips of 3 (x, y) flow frames: (6, H, W, 2) -> (2, 6, H, W), channels x0 y0 x1 y1 x2 y2.
+    imgs = [np.full((5, 7, 2), 0, np.uint8) + np.array([10 * k, 10 * k + 1], np.uint8) for k in range(6)]
+    out = FormatShape("NCHW")(dict(imgs=imgs, modality="Flow", clip_len=3, num_clips=2))
+    assert out["imgs"].shape == (2, 6, 5, 7)
+    assert out["imgs"][1, :, 0, 0].tolist() == [30, 31, 40, 41, 50, 51]
+
+
+def test_flip_refuses_vertical_flow():
+    from kinetix.errors import DataError
+
+    with pytest.raises(DataError, match="horizontal"):
+        Flip(direction="vertical")(sample(modality="Flow"))

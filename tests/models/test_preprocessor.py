@@ -97,3 +97,51 @@ def test_a_channels_last_batch_view_comes_out_contiguous_and_equal(mean) -> None
     out, _ = pre({"inputs": view})
     expected, _ = pre({"inputs": view.contiguous()})
     assert out.is_contiguous() and torch.equal(out, expected)
+
+
+def _random_batch_augment_preprocessor(probs) -> ActionDataPreprocessor:
+    return build(dict(type="ActionDataPreprocessor", format_shape="NCTHW",
+                      blending=dict(type="RandomBatchAugment", probs=probs,
+                                    augments=[dict(type="MixupBlending", alpha=0.8, num_classes=5),
+                                              dict(type="CutmixBlending", alpha=1, num_classes=5)])),
+                 MODELS, "model.data_preprocessor")
+
+
+def test_random_batch_augment_picks_by_probs() -> None:
+    import numpy as np
+
+    from kinetix.models.blending import RandomBatchAugment
+
+    pre = _random_batch_augment_preprocessor([0.5, 0.3])
+    aug = pre.blending
+    assert isinstance(aug, RandomBatchAugment) and aug.num_classes == 5
+    assert isinstance(aug.augments[0], MixupBlending) and isinstance(aug.augments[1], CutmixBlending)
+    assert aug.augments[2] is None and aug.probs == pytest.approx([0.5, 0.3, 0.2])
+    inputs = torch.randint(0, 256, (4, 1, 3, 2, 8, 8), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 2, 3])
+    picks = []
+    for seed in range(200):
+        np.random.seed(seed)
+        expected = np.random.choice(3, p=[0.5, 0.3, 0.2])
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        out, soft = pre({"inputs": inputs, "labels": labels}, training=True)
+        assert soft.shape == (4, 5) and torch.allclose(soft.sum(1), torch.ones(4))
+        if expected == 2:  # the leftover: no blending, one-hot labels
+            assert torch.equal(out, inputs.float()) and torch.equal(soft, torch.eye(5)[:4])
+        elif expected == 0:  # mixup: the same as MixupBlending under the same torch seed
+            torch.manual_seed(seed)
+            mixed, mixed_soft = aug.augments[0](inputs.float(), labels)
+            torch.testing.assert_close(out, mixed)
+            torch.testing.assert_close(soft, mixed_soft)
+        picks.append(int(expected))
+    assert set(picks) == {0, 1, 2}
+
+
+def test_random_batch_augment_bad_probs() -> None:
+    with pytest.raises(ConfigError, match="probs has 1 values for 2 augments"):
+        _random_batch_augment_preprocessor([0.5])
+    with pytest.raises(ConfigError, match="sum to at most 1"):
+        _random_batch_augment_preprocessor([0.7, 0.6])
+    even = _random_batch_augment_preprocessor(None).blending
+    assert even.probs is None and len(even.augments) == 2
