@@ -68,8 +68,10 @@ class AccMetric:
         self.prefix = prefix  # accepted for compatibility; keys keep MMAction2's names
 
     def compute(self, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-        """``scores`` (N, C); ``labels`` (N,) ints or (N, C) multi-hot."""
+        """``scores`` (N, C) or per view (N, V, C); ``labels`` (N,) ints or (N, C) multi-hot."""
         scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim == 3:  # average_clips=None kept the views: rank their mean raw score
+            scores = scores.mean(axis=1)
         labels = np.asarray(labels)
         if len(scores) == 0:
             return {}

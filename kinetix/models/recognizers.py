@@ -7,7 +7,10 @@ Batch contract (from ``kinetix.data.collate``)::
 
 Modes: ``'loss'`` -> dict of 0-dim tensors (``loss`` is minimised; ``loss_cls``,
 ``top1_acc``, ``top5_acc`` are for logging); ``'predict'`` -> ``(B, num_classes)``
-scores averaged over views; ``'tensor'`` -> the head's raw output.
+scores averaged over views (``(B, views, num_classes)`` with ``average_clips=None``);
+``'tensor'`` -> features without post-processing, as MMAction2's ``_forward``: the
+backbone's by default (views folded into the batch axis), or ``stage='neck'|'head'``
+for the neck's output or the head's raw per-view scores.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from kinetix.models.preprocessor import ActionDataPreprocessor
 from kinetix.registry import MODELS
 
 MODES = ("loss", "predict", "tensor")
+STAGES = ("backbone", "neck", "head")
 _KNOWN_TEST_CFG = {"average_clips", "max_testing_views"}
 
 
@@ -67,12 +71,15 @@ class BaseRecognizer(nn.Module):
             if module is not None and hasattr(module, "init_weights"):
                 module.init_weights()
 
-    def extract_feat(self, inputs: torch.Tensor) -> tuple[Any, int, dict]:
-        """Fold views/segments into the batch axis; return (features, num_segs, aux losses)."""
+    def extract_feat(self, inputs: torch.Tensor, stage: str = "neck") -> tuple[Any, int, dict]:
+        """Fold views/segments into the batch axis; return (features, num_segs, aux losses).
+
+        ``stage='backbone'`` stops before the neck.
+        """
         num_segs = inputs.shape[1]
         x = self.backbone(inputs.reshape((-1,) + inputs.shape[2:]))
         aux: dict = {}
-        if self.with_neck:
+        if self.with_neck and stage != "backbone":
             x = self.neck(x)
             if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], dict):
                 x, aux = x
@@ -82,13 +89,18 @@ class BaseRecognizer(nn.Module):
         x, num_segs, aux = self.extract_feat(inputs)
         return self.cls_head(x, num_segs), aux
 
-    def forward(self, batch: dict[str, Any] | torch.Tensor, mode: str = "tensor") -> Any:
+    def forward(self, batch: dict[str, Any] | torch.Tensor, mode: str = "tensor",
+                stage: str = "backbone") -> Any:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         training = mode == "loss" and self.training
         inputs, labels = self.data_preprocessor(batch, training=training)
         if mode == "tensor":
-            return self._scores(inputs)[0]
+            if stage not in STAGES:
+                raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+            if stage == "head":
+                return self._scores(inputs)[0]
+            return self.extract_feat(inputs, stage)[0]
         if mode == "predict":
             return self.cls_head.predict(self._predict_scores(inputs), inputs.shape[0])
         if labels is None:
