@@ -228,6 +228,7 @@ class Trainer:
             "meta": {**self.meta, "epoch": self.epoch, "iter": self.iter, "batches_done": self.batches_done,
                      "best": dict(self.best)},
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "message_hub": self._message_hub(),
         }
         if with_optimizer:
             ckpt["optimizer"] = self.optimizer.state_dict()
@@ -241,6 +242,15 @@ class Trainer:
             if hasattr(hook, "before_save_checkpoint"):
                 hook.before_save_checkpoint(self, ckpt)
         return ckpt
+
+    def _message_hub(self) -> dict[str, Any]:
+        """mmengine's ``MessageHub.state_dict()`` layout in plain values, so that mmengine's
+        ``Runner.resume`` accepts the checkpoint (kinetix itself resumes from ``meta``)."""
+        runtime = {"seed": self.meta.get("seed"), "loop_stage": "train", "epoch": self.epoch,
+                   "iter": self.iter, "max_epochs": self.max_epochs, "max_iters": self.max_iters,
+                   "dataset_meta": None}
+        return {"log_scalars": {}, "runtime_info": runtime,
+                "resumed_keys": {key: True for key in runtime}}
 
     def resume_from(self, ckpt: dict[str, Any]) -> None:
         """Continue where ``ckpt`` was saved (the model's weights are loaded by the caller)."""
