@@ -435,12 +435,13 @@ def _dump_records(preds: Predictions) -> list[dict[str, Any]]:
     records: dict[int, dict[str, Any]] = {}
     for index, score, label, filename in zip(preds.indices, preds.scores, preds.labels, preds.filenames):
         score_t = torch.from_numpy(np.ascontiguousarray(score, dtype=np.float32))
-        records[int(index)] = {"pred_score": score_t, "pred_label": score_t.argmax().reshape(1),
+        # argmax over classes: (1,), or (views, 1) per view with average_clips=None, as MMAction2
+        records[int(index)] = {"pred_score": score_t, "pred_label": score_t.argmax(dim=-1, keepdim=True),
                                "gt_label": torch.as_tensor(label), "index": int(index), "filename": filename,
                                "skipped": False, "reason": ""}
-    num_classes = preds.scores.shape[1]
+    score_shape = tuple(preds.scores.shape[1:])
     for skip in preds.skips:
-        records[skip.index] = {"pred_score": torch.full((num_classes,), float("nan")),
+        records[skip.index] = {"pred_score": torch.full(score_shape, float("nan")),
                                "pred_label": torch.tensor([-1]),
                                "gt_label": torch.as_tensor(skip.label if skip.label is not None else -1),
                                "index": skip.index, "filename": skip.filename,
