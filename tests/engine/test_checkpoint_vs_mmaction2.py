@@ -84,19 +84,33 @@ def test_resume_kinetix_to_mmaction2_and_back(synthetic_options, tmp_path):
     assert ours["message_hub"]["runtime_info"]["seed"] == 3
     assert ours["meta"]["cfg"].startswith("#") and "model = dict(" in ours["meta"]["cfg"]
     iters_per_epoch = ours["meta"]["iter"]
+    # the same run continued in kinetix, to compare MMAction2's continuation with
+    options = [*synthetic_options(epochs=2, batch_size=8), "default_hooks.checkpoint.save_best=None"]
+    assert cli.train_main([I3D, "--work-dir", str(tmp_path / "kinetix2"), "--no-validate", "--seed", "3",
+                           "--cfg-options", *options]) == 0
+    continuous = load_checkpoint(tmp_path / "kinetix2" / "epoch_2.pth")
 
     # MMAction2 resumes from kinetix's epoch 1 and trains epoch 2
     mm_work = tmp_path / "mmaction2"
     (tmp_path / "side.py").write_text(MMACTION2_SIDE)
     proc = subprocess.run([MMACTION2_PYTHON, str(tmp_path / "side.py"), str(work / "epoch_1.pth"),
-                           str(mm_work), "2"], capture_output=True, text=True, timeout=600)
+                           str(mm_work), str(iters_per_epoch)], capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     result = json.loads(proc.stdout.split("RESULT ")[-1])
-    assert result == dict(epoch=2, iter=iters_per_epoch + 2, seed=3)
+    assert result == dict(epoch=2, iter=2 * iters_per_epoch, seed=3)
     assert "resumed epoch: 1" in proc.stdout + proc.stderr
 
-    # kinetix resumes from MMAction2's epoch 2 and trains epoch 3
+    # MMAction2 continued the lr schedule where kinetix left it (not from its start): its
+    # epoch-2 schedulers and lrs are those of kinetix's uninterrupted run
     theirs = load_checkpoint(mm_work / "epoch_2.pth")  # weights-only: mmengine objects stay inert
+    for mine, their in zip(continuous["param_schedulers"], theirs["param_schedulers"], strict=True):
+        assert (mine["last_step"], mine["_global_step"]) == (their["last_step"], their["_global_step"])
+    for mine, their in zip(continuous["optimizer"]["param_groups"], theirs["optimizer"]["param_groups"],
+                           strict=True):
+        assert mine["lr"] == pytest.approx(their["lr"], rel=1e-6)
+
+    # kinetix resumes from MMAction2's epoch 2 and trains epoch 3
     options = [*synthetic_options(epochs=3, batch_size=8), "default_hooks.checkpoint.save_best=None"]
     assert cli.train_main([I3D, "--work-dir", str(work), "--no-validate",
                            "--resume", str(mm_work / "epoch_2.pth"), "--cfg-options", *options]) == 0
