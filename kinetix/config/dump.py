@@ -21,8 +21,8 @@ WIDTH = 88  # max line length before a container is broken up
 _HEADER = "# Merged config written by kinetix; load it with kinetix.config.load_config.\n"
 
 
-def dump_config(cfg: dict, path: str | os.PathLike) -> None:
-    """Write ``cfg`` to ``path`` as a Python config file, atomically (temp file + rename)."""
+def config_text(cfg: dict) -> str:
+    """``cfg`` as the text of a Python config file (what checkpoints keep in ``meta['cfg']``)."""
     lines = [_HEADER]
     for key, value in cfg.items():
         # 'dict' or 'float' as a variable would break the dict(...)/float(...) written after it.
@@ -31,7 +31,12 @@ def dump_config(cfg: dict, path: str | os.PathLike) -> None:
                               "a Python variable name (not _base_, dict or float)")
         prefix = f"{key} = "
         lines.append(prefix + format_value(value, 0, len(prefix), [key]) + "\n")
-    text = "".join(lines)
+    return "".join(lines)
+
+
+def dump_config(cfg: dict, path: str | os.PathLike) -> None:
+    """Write ``cfg`` to ``path`` as a Python config file, atomically (temp file + rename)."""
+    text = config_text(cfg)
 
     # Atomic: a reader (or a crash) never sees half a config.
     path = os.fspath(path)

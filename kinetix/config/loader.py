@@ -117,24 +117,67 @@ def _syntax_error(exc: SyntaxError, path: str) -> ConfigError:
 
 
 def _base_paths(tree: ast.Module, path: str) -> list[str]:
-    """The ``_base_`` paths, read without running the file, resolved against its folder."""
+    """The ``_base_`` paths, read without running the file, resolved against its folder.
+
+    ``_base_`` may be any expression of literals, ``+`` and names assigned earlier in the
+    file (MMAction2's i3d nl-gaussian configs join two strings with ``+``); it is
+    evaluated by :func:`_restricted_eval`, never run, because the bases must be known
+    before the file may run.
+    """
     value, lineno = None, None
+    names: dict[str, Any] = {}  # earlier top-level assignments that evaluate safely
+    scope: dict[str, Any] = {}
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == BASE_KEY):
-            value, lineno = node.value, node.lineno
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            continue
+        target = node.targets[0].id
+        if target == BASE_KEY:
+            value, lineno, scope = node.value, node.lineno, dict(names)
+            continue
+        try:
+            names[target] = _restricted_eval(node.value, names)
+        except _NotAllowed:
+            names.pop(target, None)  # reassigned to something we cannot evaluate
     if value is None:
         return []
     try:
-        paths = ast.literal_eval(value)
-    except (ValueError, TypeError, SyntaxError):
-        paths = None
+        paths = _restricted_eval(value, scope)
+    except _NotAllowed as exc:
+        raise ConfigError(f"{path}:{lineno}: {BASE_KEY}: {exc}") from None
     if isinstance(paths, str):
         paths = [paths]
     if not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
-        raise ConfigError(f"{path}:{lineno}: {BASE_KEY} must be a path or a list of paths (string literals)")
+        raise ConfigError(f"{path}:{lineno}: {BASE_KEY} must be a path or a list of paths (strings), "
+                          f"got {type(paths).__name__}")
     folder = os.path.dirname(path)
     return [os.path.normpath(os.path.join(folder, os.path.expanduser(p))) for p in paths]
+
+
+class _NotAllowed(Exception):
+    """An expression outside what :func:`_restricted_eval` evaluates."""
+
+
+def _restricted_eval(node: ast.expr, names: dict[str, Any]) -> Any:
+    """Literals (str, numbers, bools, None), lists and tuples of them, ``a + b`` and names in
+    ``names``; nothing else, so evaluating can call no code."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool, type(None))):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_restricted_eval(item, names) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Name):
+        if node.id not in names:
+            raise _NotAllowed(f"name {node.id!r} is not a literal assigned earlier in the file")
+        return copy.deepcopy(names[node.id])
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _restricted_eval(node.left, names), _restricted_eval(node.right, names)
+        if not (type(left) is type(right) and isinstance(left, (str, list, tuple))):
+            raise _NotAllowed(f"cannot add {type(left).__name__} and {type(right).__name__} "
+                              f"(only strings, lists or tuples)")
+        return left + right
+    raise _NotAllowed(f"only literals, + and earlier names are allowed, not "
+                      f"{ast.unparse(node)!r}")
 
 
 def _substitute_env(text: str, path: str) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from kinetix import __version__
-from kinetix.config import apply_cfg_options, dump_config, load_config
+from kinetix.config import apply_cfg_options, config_text, dump_config, load_config
 from kinetix.data import build_dataloader
 from kinetix.dist import barrier, broadcast_object, get_rank, get_world_size, is_distributed
 from kinetix.engine.checkpoint import load_checkpoint, load_model_weights, write_atomic
@@ -120,6 +120,15 @@ def _warn_other_checkpoints(work_dir: Path) -> None:
         get_logger().warning(f"work dir {work_dir} holds checkpoints of another run ({names}); this fresh "
                              f"run overwrites the ones of the epochs it reaches and leaves the others. "
                              f"Use --resume to continue that run, or another --work-dir")
+
+
+def _checkpoint_meta(cfg: dict, opts: RunOptions, seed: int | None) -> dict[str, Any]:
+    """What every checkpoint's ``meta`` carries. The merged config goes in as text, the way
+    mmengine keeps it (``cfg``) and reads it back on resume (``config``), so that MMAction2
+    can resume from a kinetix checkpoint."""
+    text = config_text(cfg)
+    return {"seed": seed, "kinetix_version": __version__, "cfg": text, "config": text,
+            "config_file": str(opts.config)}
 
 
 def keep_config(run: Run, opts: RunOptions) -> None:
@@ -310,7 +319,7 @@ def train(opts: RunOptions) -> None:
                       train_loader=train_loader, max_epochs=loop.get("max_epochs"), max_iters=loop.get("max_iters"),
                       lr_schedule=schedule, hooks=_hooks(cfg, validation), device=run.device,
                       work_dir=run.work_dir, scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
-                      meta={"seed": seed, "kinetix_version": __version__, "config": opts.config},
+                      meta=_checkpoint_meta(run.cfg, opts, seed),
                       clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp,
                       accumulative_counts=cfg["optim_wrapper"].get("accumulative_counts", 1),
                       skip_log=SkipLog(bad_list, resume=resume_ckpt is not None))
@@ -426,12 +435,13 @@ def _dump_records(preds: Predictions) -> list[dict[str, Any]]:
     records: dict[int, dict[str, Any]] = {}
     for index, score, label, filename in zip(preds.indices, preds.scores, preds.labels, preds.filenames):
         score_t = torch.from_numpy(np.ascontiguousarray(score, dtype=np.float32))
-        records[int(index)] = {"pred_score": score_t, "pred_label": score_t.argmax().reshape(1),
+        # argmax over classes: (1,), or (views, 1) per view with average_clips=None, as MMAction2
+        records[int(index)] = {"pred_score": score_t, "pred_label": score_t.argmax(dim=-1, keepdim=True),
                                "gt_label": torch.as_tensor(label), "index": int(index), "filename": filename,
                                "skipped": False, "reason": ""}
-    num_classes = preds.scores.shape[1]
+    score_shape = tuple(preds.scores.shape[1:])
     for skip in preds.skips:
-        records[skip.index] = {"pred_score": torch.full((num_classes,), float("nan")),
+        records[skip.index] = {"pred_score": torch.full(score_shape, float("nan")),
                                "pred_label": torch.tensor([-1]),
                                "gt_label": torch.as_tensor(skip.label if skip.label is not None else -1),
                                "index": skip.index, "filename": skip.filename,

@@ -228,9 +228,11 @@ class Trainer:
             "meta": {**self.meta, "epoch": self.epoch, "iter": self.iter, "batches_done": self.batches_done,
                      "best": dict(self.best)},
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "message_hub": self._message_hub(),
         }
         if with_optimizer:
-            ckpt["optimizer"] = self.optimizer.state_dict()
+            ckpt["optimizer"] = self._optimizer_state()
+            ckpt["param_schedulers"] = self._param_scheduler_states()
             if self.scaler.is_enabled():
                 ckpt["grad_scaler"] = self.scaler.state_dict()
             ckpt["rng_state"] = random_states()
@@ -241,6 +243,43 @@ class Trainer:
             if hasattr(hook, "before_save_checkpoint"):
                 hook.before_save_checkpoint(self, ckpt)
         return ckpt
+
+    def _message_hub(self) -> dict[str, Any]:
+        """mmengine's ``MessageHub.state_dict()`` layout in plain values, so that mmengine's
+        ``Runner.resume`` accepts the checkpoint (kinetix itself resumes from ``meta``)."""
+        runtime = {"seed": self.meta.get("seed"), "loop_stage": "train", "epoch": self.epoch,
+                   "iter": self.iter, "max_epochs": self.max_epochs, "max_iters": self.max_iters,
+                   "dataset_meta": None}
+        return {"log_scalars": {}, "runtime_info": runtime,
+                "resumed_keys": {key: True for key in runtime}}
+
+    def _optimizer_state(self) -> dict[str, Any]:
+        """The optimizer's state with each group's lr for the next step, as mmengine leaves it
+        (its schedulers step after an epoch or iteration); kinetix recomputes it anyway."""
+        state = self.optimizer.state_dict()
+        for group in state["param_groups"]:
+            group["lr"] = self.lr_schedule.lr(group["initial_lr"], self.epoch, self.iter)
+        return state
+
+    def _param_scheduler_states(self) -> list[dict[str, Any]]:
+        """mmengine's scheduler progress, one plain dict per scheduler in config order.
+
+        mmengine's Runner.resume updates the schedulers it built from the config with these,
+        so MMAction2 continues the schedule rather than restarting it. mmengine counts
+        ``_global_step`` steps taken (epochs, or iterations when per-iteration) and
+        ``last_step`` steps inside [begin, end), minus one.
+        """
+        groups = self.optimizer.param_groups
+        base = [group["initial_lr"] for group in groups]
+        now = [self.lr_schedule.lr(lr, self.epoch, self.iter) for lr in base]
+        states = []
+        for s in self.lr_schedule.schedulers:
+            steps = self.iter if s.per_iteration else self.epoch
+            begin, end = s.begin * s.scale, s.end * s.scale
+            in_window = max(0, min(steps, end - 1) - begin + 1)
+            states.append({"last_step": in_window - 1, "_global_step": steps,
+                           "base_values": list(base), "_last_value": list(now)})
+        return states
 
     def resume_from(self, ckpt: dict[str, Any]) -> None:
         """Continue where ``ckpt`` was saved (the model's weights are loaded by the caller)."""

@@ -52,6 +52,8 @@ class Visualizer:
         return self.classes[label] if self.classes and 0 <= label < len(self.classes) else str(label)
 
     def __call__(self, batch: dict, scores: torch.Tensor) -> None:
+        if scores.dim() == 3:  # average_clips=None kept the views: show their mean score
+            scores = scores.mean(dim=1)
         for i in range(len(scores)):
             self.seen += 1
             if (self.seen - 1) % self.interval:

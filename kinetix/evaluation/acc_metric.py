@@ -26,9 +26,15 @@ def top_k_accuracy(scores: np.ndarray, labels: np.ndarray, topk: Sequence[int]) 
 
 
 def mean_class_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Mean over the classes present in ``labels`` of per-class recall."""
+    """Mean per-class recall over every class that is a label or a prediction.
+
+    A class that is only ever predicted (never a label) counts with recall 0, as in
+    MMAction2, whose confusion matrix spans the union of predicted and true classes.
+    """
     predicted = scores.argmax(axis=1)
-    recalls = [float((predicted[labels == c] == c).mean()) for c in np.unique(labels)]
+    classes = np.union1d(predicted, labels)
+    recalls = [float((predicted[labels == c] == c).mean()) if (labels == c).any() else 0.0
+               for c in classes]
     return float(np.mean(recalls))
 
 
@@ -62,8 +68,10 @@ class AccMetric:
         self.prefix = prefix  # accepted for compatibility; keys keep MMAction2's names
 
     def compute(self, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-        """``scores`` (N, C); ``labels`` (N,) ints or (N, C) multi-hot."""
+        """``scores`` (N, C) or per view (N, V, C); ``labels`` (N,) ints or (N, C) multi-hot."""
         scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim == 3:  # average_clips=None kept the views: rank their mean raw score
+            scores = scores.mean(axis=1)
         labels = np.asarray(labels)
         if len(scores) == 0:
             return {}

@@ -100,11 +100,17 @@ class BaseHead(nn.Module):
         return out
 
     def predict(self, cls_scores: torch.Tensor, batch_size: int) -> torch.Tensor:
-        """Average the ``rows // batch_size`` views of each sample -> ``(batch_size, classes)``."""
+        """Average the ``rows // batch_size`` views of each sample -> ``(batch_size, classes)``.
+
+        ``average_clips=None`` keeps the views, ``(batch_size, views, classes)``, as MMAction2
+        does (its ``pred_score`` is then ``(views, classes)`` per sample).
+        """
         rows = cls_scores.shape[0]
         if rows % batch_size:
             raise DataError(f"model.cls_head: {rows} score rows for a batch of {batch_size}")
         scores = cls_scores.view(batch_size, rows // batch_size, -1)
+        if self.average_clips is None:
+            return scores
         if self.average_clips == "prob":
             scores = F.softmax(scores, dim=2)
         return scores.mean(dim=1)

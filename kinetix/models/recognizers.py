@@ -7,7 +7,10 @@ Batch contract (from ``kinetix.data.collate``)::
 
 Modes: ``'loss'`` -> dict of 0-dim tensors (``loss`` is minimised; ``loss_cls``,
 ``top1_acc``, ``top5_acc`` are for logging); ``'predict'`` -> ``(B, num_classes)``
-scores averaged over views; ``'tensor'`` -> the head's raw output.
+scores averaged over views (``(B, views, num_classes)`` with ``average_clips=None``);
+``'tensor'`` -> features without post-processing, as MMAction2's ``_forward``: the
+backbone's by default (views folded into the batch axis), or ``stage='neck'|'head'``
+for the neck's output or the head's raw per-view scores.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from kinetix.models.preprocessor import ActionDataPreprocessor
 from kinetix.registry import MODELS
 
 MODES = ("loss", "predict", "tensor")
+STAGES = ("backbone", "neck", "head")
 _KNOWN_TEST_CFG = {"average_clips", "max_testing_views", "fcn_test"}
 
 
@@ -68,15 +72,16 @@ class BaseRecognizer(nn.Module):
                 module.init_weights()
 
     def extract_feat(self, inputs: torch.Tensor, labels: torch.Tensor | None = None,
-                     test_mode: bool = False) -> tuple[Any, dict, dict]:
+                     test_mode: bool = False, stage: str = "neck") -> tuple[Any, dict, dict]:
         """Fold views/segments into the batch axis; return (features, head kwargs, aux losses).
 
-        ``labels`` (training only) feed a neck's auxiliary loss (TPN's ``loss_aux``).
+        ``labels`` (training only) feed a neck's auxiliary loss (TPN's ``loss_aux``);
+        ``stage='backbone'`` stops before the neck.
         """
         x = self.backbone(inputs.reshape((-1,) + inputs.shape[2:]))
         head_kwargs = {"num_segs": inputs.shape[1]}
         aux: dict = {}
-        if self.with_neck:
+        if self.with_neck and stage != "backbone":
             x, aux = self._neck(x, head_kwargs, labels, test_mode)
         return x, head_kwargs, aux
 
@@ -92,13 +97,18 @@ class BaseRecognizer(nn.Module):
         x, head_kwargs, aux = self.extract_feat(inputs, labels, test_mode)
         return self.cls_head(x, **head_kwargs), aux
 
-    def forward(self, batch: dict[str, Any] | torch.Tensor, mode: str = "tensor") -> Any:
+    def forward(self, batch: dict[str, Any] | torch.Tensor, mode: str = "tensor",
+                stage: str = "backbone") -> Any:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         training = mode == "loss" and self.training
         inputs, labels = self.data_preprocessor(batch, training=training)
         if mode == "tensor":
-            return self._scores(inputs)[0]
+            if stage not in STAGES:
+                raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+            if stage == "head":
+                return self._scores(inputs)[0]
+            return self.extract_feat(inputs, stage=stage)[0]
         if mode == "predict":
             return self.cls_head.predict(self._predict_scores(inputs), inputs.shape[0])
         if labels is None:

@@ -340,3 +340,44 @@ def test_unreadable_config_names_file_and_reason(tmp_path):
     path.chmod(0)
     with pytest.raises(ConfigError, match=r"config file .*cfg\.py: cannot read it: Permission denied"):
         load_config(path)
+
+
+# ------------------------------------------------------- _base_ as an expression
+
+def test_base_as_string_concatenation_like_i3d_nl_gaussian(tmp_path):
+    # MMAction2's i3d nl-gaussian configs: _base_ = ['a_' + 'b.py']
+    write(tmp_path, "nl-dot-product_32x2x1.py", "model = dict(mode='dot_product', depth=50)\n")
+    path = write(tmp_path, "nl-gaussian.py", """\
+        _base_ = [
+            'nl-dot-product_' +
+            '32x2x1.py'
+        ]
+        model = dict(mode='gaussian')
+        """)
+    assert load_config(path) == {"model": {"mode": "gaussian", "depth": 50}}
+
+
+def test_base_from_earlier_names_and_list_addition(tmp_path):
+    write(tmp_path, "bases/a.py", "x = 1\n")
+    write(tmp_path, "bases/b.py", "y = 2\n")
+    path = write(tmp_path, "child.py", """\
+        folder = 'bases/'
+        first = [folder + 'a.py']
+        _base_ = first + [folder + 'b.py']
+        z = 3
+        """)
+    assert load_config(path) == {"folder": "bases/", "first": ["bases/a.py"], "x": 1, "y": 2, "z": 3}
+
+
+@pytest.mark.parametrize("expression, says", [
+    ("__import__('os').system('true')", "only literals, + and earlier names"),
+    ("open('/etc/passwd').read()", "only literals, + and earlier names"),
+    ("later + '.py'", "name 'later' is not a literal assigned earlier"),
+    ("'a' + ['b.py']", "cannot add str and list"),
+    ("f'{1}.py'", "only literals, + and earlier names"),
+    ("3", "must be a path or a list of paths"),
+])
+def test_base_expression_that_is_not_allowed_is_one_line(tmp_path, expression, says):
+    path = write(tmp_path, "bad.py", f"_base_ = {expression}\nlater = 'x'\n")
+    message = load_error(path)
+    assert message.startswith(f"{path}:1: _base_") and says in message, message

@@ -12,6 +12,7 @@ import torch
 from kinetix import cli
 from kinetix.config import load_config
 from kinetix.engine import precision
+from kinetix.engine.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 TSM = str(REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rgb.py")
@@ -47,6 +48,15 @@ def test_train_resume_test(synthetic_options, tiny_synthetic, tmp_path, capsys):
     assert len(list(work_dir.glob("best_acc_top1_epoch_*.pth"))) == 1
     dumped = load_config(work_dir / Path(TSM).name)
     assert dumped["train_cfg"]["max_epochs"] == 2 and dumped["work_dir"] == str(work_dir)
+    # MMAction2's checkpoint layout: the config as text, message_hub in plain values
+    ckpt = load_checkpoint(work_dir / "epoch_1.pth")
+    assert ckpt["meta"]["cfg"] == ckpt["meta"]["config"]
+    (tmp_path / "from_ckpt.py").write_text(ckpt["meta"]["cfg"])
+    assert load_config(tmp_path / "from_ckpt.py") == dumped
+    hub = ckpt["message_hub"]
+    assert hub["log_scalars"] == {} and set(hub["resumed_keys"]) == set(hub["runtime_info"])
+    assert {k: hub["runtime_info"][k] for k in ("epoch", "iter", "max_epochs", "seed")} == dict(
+        epoch=1, iter=4, max_epochs=2, seed=1)
     text = log_text(work_dir)
     assert re.search(r"Epoch\(train\) \[2\]\[4/4\]  lr: \S+  eta: \S+  time: \S+  data_time: \S+  "
                      r"grad_norm: \S+  loss: \S+  loss_cls: \S+  top1_acc: \S+", text)

@@ -25,3 +25,13 @@ def test_show_dir_every_interval_and_show_without_display(tmp_path, monkeypatch)
     vis(_batch(3), torch.rand(3, 3))
     # samples 1, 3, 5, 7 of 8 (every 2nd, counted across batches)
     assert len(list(tmp_path.glob("*.png"))) == 4
+
+
+def test_per_view_scores_show_the_views_mean(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr("kinetix.engine.visualize.ImageDraw.ImageDraw.text",
+                        lambda self, xy, text, **kw: drawn.append(text))
+    vis = Visualizer(str(tmp_path), show=False, classes=["a", "b", "c"])
+    # average_clips=None: (1 sample, 2 views, 3 classes); view means (0.5, 0.45, 0.05) -> 'a'
+    vis(_batch(1), torch.tensor([[[0.1, 0.9, 0.0], [0.9, 0.0, 0.1]]]))
+    assert drawn and drawn[0].startswith("pred a (0.50)")

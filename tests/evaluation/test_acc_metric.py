@@ -37,3 +37,21 @@ def test_multi_label_gives_map():
 def test_unknown_metric_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown metric 'top1'"):
         AccMetric(metric_list=("top1",))
+
+
+def test_mean_class_accuracy_counts_predicted_only_classes():
+    # Labels are 0, 0, 1, 1; sample 3 is predicted as class 2, which is never a label.
+    scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0], [0.1, 0.9, 0.0], [0.1, 0.2, 0.7]])
+    labels = np.array([0, 0, 1, 1])
+    # recalls: class 0 -> 1, class 1 -> 1/2, class 2 (predicted only) -> 0, as MMAction2 counts it
+    assert AccMetric().compute(scores, labels)["acc/mean1"] == pytest.approx((1 + 0.5 + 0) / 3)
+
+
+def test_per_view_scores_are_averaged():
+    # average_clips=None gives (N, views, C): the metric ranks the views' mean score
+    per_view = np.array([[[0.9, 0.1], [0.0, 0.4]], [[0.2, 0.3], [0.6, 0.1]]])
+    labels = np.array([0, 0])
+    # means: sample 0 -> (0.45, 0.25) right; sample 1 -> (0.4, 0.2) right
+    assert AccMetric(metric_options=dict(top_k_accuracy=dict(topk=(1,)))).compute(
+        per_view, labels)["acc/top1"] == 1.0
+    assert AccMetric().compute(per_view[:, :1], labels)["acc/top1"] == 0.5

@@ -33,6 +33,8 @@ def test_tsm_head_groups_by_its_own_num_segments() -> None:
     head = TSMHead(num_classes=4, in_channels=6, num_segments=2).eval()
     out = head(torch.randn(2 * 3 * 2, 6, 3, 3), num_segs=6)  # 2 samples x 3 clips x 2 frames
     assert out.shape == (6, 4)
+    assert head.predict(out, batch_size=2).shape == (2, 3, 4)  # average_clips=None keeps views
+    head.average_clips = "score"
     assert head.predict(out, batch_size=2).shape == (2, 4)
     with pytest.raises(ConfigError, match="num_segments"):
         head(torch.randn(5, 6, 3, 3))
@@ -53,7 +55,8 @@ def test_average_clips_prob_vs_score() -> None:
     torch.testing.assert_close(prob, F.softmax(scores, 1).view(2, 2, 2).mean(1))
     torch.testing.assert_close(prob.sum(1), torch.ones(2))
     torch.testing.assert_close(score, torch.tensor([[1.0, 2.0], [2.0, 2.0]]))
-    torch.testing.assert_close(raw, score)
+    # None keeps every view's raw scores, (samples, views, classes), as MMAction2 does
+    torch.testing.assert_close(raw, scores.view(2, 2, 2))
     with pytest.raises(ConfigError, match="average_clips"):
         TSNHead(2, 4, average_clips="max")
 

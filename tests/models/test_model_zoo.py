@@ -272,9 +272,21 @@ def test_train_step_and_predict(name: str) -> None:
     model.eval()
     with torch.no_grad():
         scores = model(_batch(test_shape, label_kind), mode="predict")
-        raw = model(_batch(test_shape, label_kind), mode="tensor")
-    assert scores.shape == (test_shape[0], NUM_CLASSES)
+        raw = model(_batch(test_shape, label_kind), mode="tensor", stage="head")
+        feats = model(_batch(test_shape, label_kind), mode="tensor")
+    views = raw.shape[0] // test_shape[0]
+    if model.cls_head.average_clips is None:  # MMAction2 keeps the views
+        assert scores.shape == (test_shape[0], views, NUM_CLASSES)
+    else:
+        assert scores.shape == (test_shape[0], NUM_CLASSES)
     assert raw.shape[0] % test_shape[0] == 0 and raw.shape[1] == NUM_CLASSES
+    # mode='tensor' gives the backbone's features, one per image (2D) or clip (3D)
+    # (a TSM temporal pool halves the frames)
+    images = test_shape[0] * test_shape[1] // (2 if getattr(model.backbone, "temporal_pool", False)
+                                               else 1)
+    for feat in feats if isinstance(feats, (tuple, list)) else (feats,):
+        assert feat.shape[0] == images
+        assert feat.dim() == len(test_shape) - 1
     if model.cls_head.average_clips == "prob":
         torch.testing.assert_close(scores.sum(1), torch.ones(test_shape[0]))
 
@@ -306,7 +318,7 @@ def test_recognizer_defaults_and_tensor_input() -> None:
     assert not [k for k in model.state_dict() if k.startswith("data_preprocessor")]
     model.eval()
     out = model(torch.zeros(1, 2, 3, 4, 32, 32), mode="predict")
-    assert out.shape == (1, 3)
+    assert out.shape == (1, 2, 3)  # the head's default average_clips=None keeps the 2 views
     with pytest.raises(ValueError, match="mode"):
         model({"inputs": torch.zeros(1, 1, 3, 4, 32, 32)}, mode="train")
 

@@ -63,7 +63,7 @@ def _payloads(marker: Path) -> dict[str, tuple[Any, str]]:
         "subprocess_popen": (_Reduce(subprocess.Popen, ["touch", str(marker)]), "subprocess.Popen"),
         "io_open": (_Reduce(open, str(marker), "w"), "io.open"),
         "getattr_import_chain": (_Reduce(_Reduce(getattr, imported_os, "system"), _touch_cmd(marker)),
-                                 "builtins.getattr"),
+                                 "builtins.__import__"),  # getattr alone is stood in
         "methodcaller_pathlib": (_Reduce(operator.methodcaller("touch"), pathlib.Path(marker)),
                                  "operator.methodcaller"),
         "functools_partial": (_Reduce(functools.partial(os.system, _touch_cmd(marker))), "functools.partial"),
@@ -297,3 +297,19 @@ def test_record_marked_as_a_folder_is_corrupt(tmp_path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=r"mm\.pth: corrupted: mm/data/0 is marked as a folder"):
         load_checkpoint(path)
+
+
+class HistoryBuffer:  # pickled under this module's name; the loader never imports it back
+    pass
+
+
+def test_mmengine_history_buffer_getattr_is_an_inert_stand_in(tmp_path) -> None:
+    """MMAction2's message_hub pickles getattr(HistoryBuffer, 'min'): it loads, inert."""
+    method = _Reduce(getattr, HistoryBuffer, "mro")
+    path = _save({"state_dict": {"w": torch.ones(1)},
+                  "message_hub": {"statistics_methods": {"mro": method}}}, tmp_path / "mm.pth")
+    loaded = load_checkpoint(path)
+    stood_in = loaded["message_hub"]["statistics_methods"]["mro"]
+    assert repr(stood_in) == "<opaque builtins.getattr>"
+    assert not callable(stood_in)
+    assert torch.equal(loaded["state_dict"]["w"], torch.ones(1))
