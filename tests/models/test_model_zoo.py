@@ -232,6 +232,13 @@ ZOO = {
                            average_clips="prob"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
+    "tsn_random_batch_augment": (
+        {**_tsn(dict(type="ResNet", depth=18, base_channels=8), 64),
+         "data_preprocessor": _pre("NCHW", blending=dict(
+             type="RandomBatchAugment", probs=[0.5, 0.5],
+             augments=[dict(type="MixupBlending", alpha=0.8, num_classes=NUM_CLASSES),
+                       dict(type="CutmixBlending", alpha=1.0, num_classes=NUM_CLASSES)]))},
+        (4, 2, 3, 32, 32), (2, 2, 3, 32, 32), "index"),
 }
 
 
@@ -284,9 +291,11 @@ def test_train_step_and_predict(name: str) -> None:
     # (a TSM temporal pool halves the frames)
     images = test_shape[0] * test_shape[1] // (2 if getattr(model.backbone, "temporal_pool", False)
                                                else 1)
+    # C3D's backbone ends in its fc6/fc7 layers, so its features are flat vectors.
+    feat_dims = 2 if cfg["backbone"]["type"] == "C3D" else len(test_shape) - 1
     for feat in feats if isinstance(feats, (tuple, list)) else (feats,):
         assert feat.shape[0] == images
-        assert feat.dim() == len(test_shape) - 1
+        assert feat.dim() == feat_dims
     if model.cls_head.average_clips == "prob":
         torch.testing.assert_close(scores.sum(1), torch.ones(test_shape[0]))
 
