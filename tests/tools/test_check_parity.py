@@ -44,9 +44,10 @@ def test_prepare_turns_every_checkpoint_off_and_averages_raw_scores():
     assert parity_driver.sample_shape(spec, 64) == (1, 2, 16, 64, 64)
 
 
-@pytest.mark.parametrize("channels, expected", [(3, (24, 3, 32, 32)), (10, (8, 10, 32, 32))])
-def test_2d_inputs_hold_every_frame_of_every_segment(channels, expected):
-    spec = {"format": "NCHW", "channels": channels, "clip_len": 3, "num_clips": 8, "crop_size": 224}
+@pytest.mark.parametrize("fmt, channels, expected", [
+    ("NCHW", 3, (24, 3, 32, 32)), ("NCHW", 10, (8, 10, 32, 32)), ("MIX2d3d", 3, (1, 3, 3, 32, 32))])
+def test_2d_inputs_hold_every_frame_of_every_segment(fmt, channels, expected):
+    spec = {"format": fmt, "channels": channels, "clip_len": 3, "num_clips": 8, "crop_size": 224}
     assert parity_driver.sample_shape(spec, 32) == expected
 
 
@@ -67,12 +68,14 @@ def test_every_config_both_build_matches_mmaction2(tmp_path):
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     rows = json.loads(rows_file.read_text())
-    both = [r for r in rows if r.get("kx_builds") and r.get("mm_builds")]
+    # Where MMAction2 cannot score a model (TIN needs mmcv's compiled ops) there is nothing to match.
+    both = [r for r in rows if r.get("kx_builds") and r.get("mm_runs")]
     assert both, "no config builds on both sides"
     mismatched = [f"{r['config']}: {r['error']}" for r in both if not r["match"]]
     assert not mismatched, "\n".join(mismatched)
-    for r in both:
-        assert r["keys_equal"] and r["diff_mm_to_kx"] <= 1e-4 and r["diff_kx_to_mm"] <= 1e-4, r
+    for r in both:   # 1e-4 of the scores' scale: drawn statistics take deep nets' scores to 1e4
+        bound = 1e-4 * max(1.0, r["max_score"])
+        assert r["keys_equal"] and r["diff_mm_to_kx"] <= bound and r["diff_kx_to_mm"] <= bound, r
     # What docs/parity.md records is a floor: a merge must not lose a config.
     recorded = re.search(r"\*\*(\d+)\*\* load and build in kinetix",
                          (ROOT / "docs" / "parity.md").read_text())

@@ -65,7 +65,7 @@ class KinetixSide:
             parity_driver.perturb(model, request["seed"] + 1)
         except Exception as exc:
             return {**reply, "ok": False, "stage": "build", "error": parity_driver.one_line(exc)}
-        reply["ok"] = True
+        reply["ok"] = reply["built"] = True
         mm_file = os.path.join(request["work"], "mm.pt")
         if not os.path.exists(mm_file):
             return reply
@@ -163,7 +163,8 @@ def check_config(path: Path, root: Path, mm: Worker, kx: Worker, work: str, args
                 "batch": args.batch, "seed": args.seed}, args.timeout)
     k = kx.ask({"cmd": "check", "config": str(path), "work": work, "seed": args.seed},
                args.timeout)
-    row["mm_builds"], row["kx_builds"] = m["ok"], k["ok"]
+    row["mm_builds"], row["kx_builds"] = bool(m.get("built")), bool(k.get("built"))
+    row["mm_runs"] = bool(m["ok"])   # built and scored: MMAction2 cannot run TIN without mmcv's ops
     errors, b = [], None
     if not m["ok"]:
         errors.append(f"MMAction2 {m['stage']}: {m['error']}")

@@ -19,7 +19,7 @@ started with; anything the libraries print goes to stderr):
 * ``{"cmd": "back", "work": DIR}``: loads ``DIR/kx.pt``'s state into the model just built
   (strict) and saves its scores on the same input in ``DIR/back.pt``.
 
-Every answer has ``ok``; a failure gives ``stage`` (load, build, forward, load_state) and
+Every answer has ``ok`` (and ``built`` once the model is built); a failure gives ``stage`` (load, build, forward, load_state) and
 ``error``, one line.
 """
 
@@ -103,7 +103,7 @@ def sample_shape(spec: dict, size: int) -> tuple[int, ...]:
     """One sample's uint8 input: 2D models see every frame of the segments (flow stacks a
     clip's frames in the channels); 3D models see one view of one clip."""
     c, t = spec["channels"], spec["clip_len"]
-    if spec["format"] == "NCTHW":
+    if spec["format"] in ("NCTHW", "MIX2d3d"):   # MIX2d3d: videos are clips, images frames
         return (1, c, t, size, size)
     segments = spec["num_clips"] * (t if c == 3 else 1)
     return (segments, c, size, size)
@@ -183,6 +183,7 @@ class Oracle:
             perturb(model, request["seed"])
         except Exception as exc:
             return {**reply, "ok": False, "stage": "build", "error": one_line(exc)}
+        reply["built"] = True
         # The small size first; a model whose layers fix the size (C3D's fc6) gets its own.
         errors = []
         for size in dict.fromkeys((request["size"], spec["crop_size"])):
