@@ -1,0 +1,235 @@
+"""Both sides of ``check_parity.py``: the config preparation they share, and MMAction2's side.
+
+Imported by check_parity.py (kinetix's side uses ``prepare``, ``perturb`` and ``serve``);
+run as a script by MMAction2's Python for MMAction2's side, so that both sides prepare a
+config the same way. It therefore imports nothing from kinetix, and MMAction2 only inside
+MMAction2's handlers.
+
+As a script::
+
+    ORACLE_PYTHON parity_driver.py
+
+reads one JSON command a line on stdin and answers one JSON line each (on the stdout it was
+started with; anything the libraries print goes to stderr):
+
+* ``{"cmd": "configs"}`` -> ``{"root": the folder of MMAction2's recognition configs}``;
+* ``{"cmd": "build", "config": PATH, "work": DIR, "size": S, "batch": B, "seed": N}``:
+  builds the model (pretrained weights off), draws its parameters (``perturb``), draws a
+  uint8 input of the config's shape, and saves ``DIR/mm.pt`` = {state, input, scores};
+* ``{"cmd": "back", "work": DIR}``: loads ``DIR/kx.pt``'s state into the model just built
+  (strict) and saves its scores on the same input in ``DIR/back.pt``.
+
+Every answer has ``ok`` (and ``built`` once the model is built); a failure gives ``stage`` (load, build, forward, load_state) and
+``error``, one line.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+SAMPLERS = ("SampleFrames", "DenseSampleFrames", "UntrimmedSampleFrames")
+CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
+
+
+# ---- shared by both sides: the same config dict gives the same model and input ----
+
+def prepare(cfg: dict) -> tuple[dict, dict]:
+    """The model config with every pretrained checkpoint off and raw scores averaged
+    (``average_clips='score'``: a mean of logits, more telling than softmax probabilities),
+    and the input spec: format, channels, segments (2D) or clip length (3D), crop size."""
+    model = _no_pretrained(copy.deepcopy(cfg["model"]))
+    head = model.get("cls_head")
+    if isinstance(head, dict):
+        head["average_clips"] = "score"
+    if isinstance(model.get("test_cfg"), dict) and "average_clips" in model["test_cfg"]:
+        model["test_cfg"]["average_clips"] = "score"
+    return model, input_spec(cfg, model)
+
+
+def _no_pretrained(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "pretrained" and isinstance(value, (str, bool)):
+                value = None if isinstance(value, str) else False
+            elif key == "pretrained2d":
+                value = False
+            elif key == "init_cfg" and _loads_checkpoint(value):
+                value = None
+            out[key] = _no_pretrained(value)
+        return out
+    if isinstance(node, (list, tuple)):
+        return type(node)(_no_pretrained(v) for v in node)
+    return node
+
+
+def _loads_checkpoint(init_cfg: Any) -> bool:
+    items = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(isinstance(i, dict) and (i.get("type") == "Pretrained" or "checkpoint" in i)
+               for i in items)
+
+
+def input_spec(cfg: dict, model: dict) -> dict:
+    """The shape of one sample as the config's validation pipeline makes it."""
+    pipeline = _pipeline(cfg)
+    sampler = next((t for t in pipeline if t.get("type") in SAMPLERS), {})
+    crop = next((t for t in pipeline if t.get("type") in CROPS), {})
+    pre = model.get("data_preprocessor") or {}
+    fmt = pre.get("format_shape") or ("NCTHW" if "3D" in str(model.get("type")) else "NCHW")
+    mean = pre.get("mean")
+    channels = len(mean) if isinstance(mean, (list, tuple)) else 3
+    clip_len, num_clips = int(sampler.get("clip_len", 1)), int(sampler.get("num_clips", 1))
+    size = crop.get("crop_size", 224)
+    size = size if isinstance(size, int) else max(size)
+    return {"format": fmt, "channels": channels, "clip_len": clip_len, "num_clips": num_clips,
+            "crop_size": size}
+
+
+def _pipeline(cfg: dict) -> list:
+    for key in ("val_pipeline", "test_pipeline"):
+        if isinstance(cfg.get(key), list):
+            return [t for t in cfg[key] if isinstance(t, dict)]
+    dataset = (cfg.get("val_dataloader") or {}).get("dataset") or {}
+    return [t for t in dataset.get("pipeline", []) if isinstance(t, dict)]
+
+
+def sample_shape(spec: dict, size: int) -> tuple[int, ...]:
+    """One sample's uint8 input: 2D models see every frame of the segments (flow stacks a
+    clip's frames in the channels); 3D models see one view of one clip."""
+    c, t = spec["channels"], spec["clip_len"]
+    if spec["format"] in ("NCTHW", "MIX2d3d"):   # MIX2d3d: videos are clips, images frames
+        return (1, c, t, size, size)
+    segments = spec["num_clips"] * (t if c == 3 else 1)
+    return (segments, c, size, size)
+
+
+def perturb(module: Any, seed: int) -> None:
+    """Draw the normalisation parameters and statistics (and every 1-d bias) at random:
+    freshly built, batch norm is the identity and zero-initialised residual branches are
+    invisible, so a wrong layer there would go unseen."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in sorted(module.state_dict(keep_vars=True).items()):
+            if not tensor.is_floating_point() or tensor.dim() != 1:
+                continue
+            if name.endswith(("running_var", "weight")):
+                tensor.copy_(torch.empty(tensor.shape).uniform_(0.8, 1.25, generator=gen))
+            else:
+                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, with the innermost frame of the code that raised."""
+    text = " ".join(str(exc).split()) or repr(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" [{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}]" if frames else ""
+    return f"{type(exc).__name__}: {text[:300]}{where}"
+
+
+def serve(handlers: dict[str, Callable[[dict], dict]]) -> None:
+    """Answer JSON commands from stdin, one line each, on the stdout this process got."""
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)                  # libraries' prints must not corrupt the answers
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        request = json.loads(line)
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            reply = handlers[request["cmd"]](request)
+        except Exception as exc:   # a failing config must never stop the table
+            reply = {"ok": False, "stage": "internal", "error": one_line(exc)}
+        reply["seconds"] = round(time.perf_counter() - start, 2)
+        reply["cpu_seconds"] = round(time.process_time() - cpu, 2)   # the load of others aside
+        replies.write(json.dumps(reply, default=str) + "\n")
+        replies.flush()
+
+
+# ---- MMAction2's side ----
+
+class Oracle:
+    def __init__(self) -> None:
+        import torch
+        from mmaction.utils import register_all_modules
+        register_all_modules()
+        torch.manual_seed(0)
+        self.model = None
+        self.input = None
+
+    def configs(self, request: dict) -> dict:
+        import mmaction
+        return {"ok": True, "root": os.path.join(os.path.dirname(mmaction.__file__), ".mim",
+                                                 "configs", "recognition")}
+
+    def build(self, request: dict) -> dict:
+        import torch
+        from mmaction.registry import MODELS
+        from mmengine.config import Config
+        self.model = None
+        try:
+            cfg = Config.fromfile(request["config"]).to_dict()
+            model_cfg, spec = prepare(cfg)
+        except Exception as exc:
+            return {"ok": False, "stage": "load", "error": one_line(exc)}
+        reply = {"model": model_cfg, "spec": spec}
+        try:
+            model = MODELS.build(copy.deepcopy(model_cfg)).eval()
+            perturb(model, request["seed"])
+        except Exception as exc:
+            return {**reply, "ok": False, "stage": "build", "error": one_line(exc)}
+        reply["built"] = True
+        # The small size first; a model whose layers fix the size (C3D's fc6) gets its own.
+        errors = []
+        for size in dict.fromkeys((request["size"], spec["crop_size"])):
+            gen = torch.Generator().manual_seed(request["seed"])
+            shape = (request["batch"],) + sample_shape(spec, size)
+            inputs = torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8)
+            try:
+                scores = self.scores(model, inputs)
+                break
+            except Exception as exc:
+                errors.append(one_line(exc))
+        else:
+            return {**reply, "ok": False, "stage": "forward", "error": errors[-1]}
+        self.model, self.input = model, inputs
+        torch.save({"state": model.state_dict(), "input": inputs, "scores": scores},
+                   os.path.join(request["work"], "mm.pt"))
+        return {**reply, "ok": True, "input_shape": list(inputs.shape),
+                "keys": len(model.state_dict())}
+
+    def back(self, request: dict) -> dict:
+        import torch
+        if self.model is None:
+            return {"ok": False, "stage": "load_state", "error": "no MMAction2 model built"}
+        state = torch.load(os.path.join(request["work"], "kx.pt"))["state"]
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except Exception as exc:
+            return {"ok": False, "stage": "load_state", "error": one_line(exc)}
+        scores = self.scores(self.model, self.input)
+        torch.save({"scores": scores}, os.path.join(request["work"], "back.pt"))
+        return {"ok": True}
+
+    @staticmethod
+    def scores(model: Any, inputs: Any) -> Any:
+        import torch
+        from mmaction.structures import ActionDataSample
+        data = {"inputs": list(inputs), "data_samples": [ActionDataSample() for _ in inputs]}
+        with torch.no_grad():
+            samples = model.test_step(data)
+        return torch.stack([s.pred_score for s in samples]).float()
+
+
+def main() -> None:
+    oracle = Oracle()
+    serve({"configs": oracle.configs, "build": oracle.build, "back": oracle.back})
+
+
+if __name__ == "__main__":
+    main()
