@@ -76,6 +76,7 @@ class KinetixSide:
         if own != theirs:
             reply["keys_error"] = _key_difference(own, theirs)
         # kinetix's own state first, for MMAction2 to load the other way.
+        parity_driver.seed_all()
         with torch.no_grad():
             kx_scores = model({"inputs": mm["input"]}, mode="predict").float()
         torch.save({"state": model.state_dict(), "scores": kx_scores},
@@ -84,6 +85,7 @@ class KinetixSide:
             model.load_state_dict(mm["state"], strict=True)
         except Exception as exc:
             return {**reply, "stage": "load_state", "error": parity_driver.one_line(exc)}
+        parity_driver.seed_all()
         with torch.no_grad():
             scores = model({"inputs": mm["input"]}, mode="predict").float()
         reply["diff_mm_to_kx"] = _max_diff(scores, mm["scores"])
@@ -106,9 +108,17 @@ def _key_difference(own: dict, theirs: dict) -> str:
 
 
 def _max_diff(a: Any, b: Any) -> float:
+    """Largest difference over the finite scores. Random statistics can overflow a deep
+    network (dot-product non-local blocks reach 1e20 and beyond); then both sides must
+    overflow at the same places, to the same inf or nan, or the difference is inf."""
+    import torch
     if tuple(a.shape) != tuple(b.shape):
         return float("inf")
-    return float((a - b).abs().max()) if a.numel() else 0.0
+    finite_a, finite_b = torch.isfinite(a), torch.isfinite(b)
+    if not torch.equal(finite_a, finite_b) or not torch.equal(
+            torch.nan_to_num(a[~finite_a], nan=0.0), torch.nan_to_num(b[~finite_b], nan=0.0)):
+        return float("inf")
+    return float((a[finite_a] - b[finite_b]).abs().max()) if finite_a.any() else 0.0
 
 
 # ---- the table ----

@@ -109,6 +109,16 @@ def sample_shape(spec: dict, size: int) -> tuple[int, ...]:
     return (segments, c, size, size)
 
 
+def seed_all(seed: int = 0) -> None:
+    """Seed Python's and NumPy's generators before every forward, on both sides: TRN's
+    multi-scale relation draws its frame tuples from NumPy even in eval, as MMAction2's does."""
+    import random
+
+    import numpy as np
+    random.seed(seed)
+    np.random.seed(seed)
+
+
 def perturb(module: Any, seed: int) -> None:
     """Draw the normalisation parameters and statistics (and every 1-d bias) at random:
     freshly built, batch norm is the identity and zero-initialised residual branches are
@@ -198,7 +208,10 @@ class Oracle:
         else:
             return {**reply, "ok": False, "stage": "forward", "error": errors[-1]}
         self.model, self.input = model, inputs
-        torch.save({"state": model.state_dict(), "input": inputs, "scores": scores},
+        # TPNHead makes `new_cls` (a copy of fc_cls) at its first fcn_test forward and
+        # saves it from then on; it is derived, not a parameter of the model as built.
+        state = {k: v for k, v in model.state_dict().items() if not k.startswith("cls_head.new_cls.")}
+        torch.save({"state": state, "input": inputs, "scores": scores},
                    os.path.join(request["work"], "mm.pt"))
         return {**reply, "ok": True, "input_shape": list(inputs.shape),
                 "keys": len(model.state_dict())}
@@ -208,6 +221,8 @@ class Oracle:
         if self.model is None:
             return {"ok": False, "stage": "load_state", "error": "no MMAction2 model built"}
         state = torch.load(os.path.join(request["work"], "kx.pt"))["state"]
+        if getattr(getattr(self.model, "cls_head", None), "new_cls", None) is not None:
+            self.model.cls_head.new_cls = None  # remade from the loaded fc_cls at the next forward
         try:
             self.model.load_state_dict(state, strict=True)
         except Exception as exc:
@@ -221,6 +236,7 @@ class Oracle:
         import torch
         from mmaction.structures import ActionDataSample
         data = {"inputs": list(inputs), "data_samples": [ActionDataSample() for _ in inputs]}
+        seed_all()
         with torch.no_grad():
             samples = model.test_step(data)
         return torch.stack([s.pred_score for s in samples]).float()
