@@ -13,7 +13,7 @@ from torch import nn
 
 from kinetix.errors import ConfigError
 from kinetix.models.layers import ConvModule, constant_init, is_norm, kaiming_init, normal_init
-from kinetix.models.pretrained import load_matching_weights
+from kinetix.models.pretrained import load_matching_weights, pretrained_path
 from kinetix.registry import MODELS
 
 # (name, input channels, output channels) of the convs, each stage followed by a pool.
@@ -67,11 +67,8 @@ class C3D(nn.Module):
                 constant_init(m, 1.0)
 
     def init_weights(self) -> None:
-        if self.pretrained is None:
+        if pretrained_path(self.pretrained) is None:
             return
-        if not isinstance(self.pretrained, str):
-            raise ConfigError(f"model.backbone.pretrained: expected a path or None, "
-                              f"got {self.pretrained!r}")
         load_matching_weights(self, self.pretrained)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch.utils import checkpoint as cp
 
 from kinetix.errors import CheckpointError, ConfigError
 from kinetix.models.layers import ConvModule, is_norm
-from kinetix.models.pretrained import _canonical, read_state_dict
+from kinetix.models.pretrained import _canonical, read_state_dict, pretrained_path
 from kinetix.models.resnet_tsm import TemporalShift
 from kinetix.registry import MODELS
 
@@ -107,11 +107,8 @@ class MobileNetV2(nn.Module):
 
     def init_weights(self) -> None:
         """Apply ``pretrained`` (a MobileNetV2 checkpoint with MMAction2/mmcls names) if set."""
-        if self.pretrained is None:
+        if pretrained_path(self.pretrained) is None:
             return
-        if not isinstance(self.pretrained, str):
-            raise ConfigError(f"model.backbone.pretrained: expected a path or None, "
-                              f"got {self.pretrained!r}")
         key = "model.backbone.pretrained"
         source = {_canonical(k): v for k, v in read_state_dict(self.pretrained, key).items()}
         state = self.state_dict()

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kinetix.errors import CheckpointError
+from kinetix.errors import CheckpointError, ConfigError
 from kinetix.models.layers import ConvModule
 from kinetix.utils.download import is_remote, resolve
 from kinetix.utils.safe_load import safe_torch_load
@@ -150,3 +150,12 @@ def load_matching_weights(model: nn.Module, path: str, key: str = _KEY) -> None:
         shown = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         warnings.warn(f"{key}: loaded {len(usable)}/{len(own)} tensors from {path!r}; "
                       f"not loaded: {shown}", stacklevel=2)
+
+
+def pretrained_path(pretrained: object, key: str = "model.backbone.pretrained") -> str | None:
+    """A backbone's ``pretrained`` setting checked: None (train from scratch) or a path/URL."""
+    if pretrained is None:
+        return None
+    if not isinstance(pretrained, str):
+        raise ConfigError(f"{key}: expected a path or None, got {pretrained!r}")
+    return pretrained

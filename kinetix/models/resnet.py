@@ -14,7 +14,7 @@ from torch.utils import checkpoint as cp
 from kinetix.errors import ConfigError
 from kinetix.models.layers import (ConvModule, apply_train_mode, constant_init, freeze_stages,
                                    is_norm, kaiming_init)
-from kinetix.models.pretrained import load_resnet_weights
+from kinetix.models.pretrained import load_resnet_weights, pretrained_path
 from kinetix.registry import MODELS
 
 
@@ -176,11 +176,8 @@ class ResNet(nn.Module):
 
     def init_weights(self) -> None:
         """Apply ``pretrained`` (a local torchvision or MMAction2 checkpoint) if set."""
-        if self.pretrained is None:
+        if pretrained_path(self.pretrained) is None:
             return
-        if not isinstance(self.pretrained, str):
-            raise ConfigError(f"model.backbone.pretrained: expected a path or None, "
-                              f"got {self.pretrained!r}")
         load_resnet_weights(self, self.pretrained)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:

@@ -17,7 +17,7 @@ from kinetix.errors import ConfigError
 from kinetix.models.layers import (ConvModule, apply_train_mode, build_activation_layer,
                                    constant_init, freeze_stages, is_norm, kaiming_init)
 from kinetix.models.non_local import build_non_local
-from kinetix.models.pretrained import load_resnet_weights
+from kinetix.models.pretrained import load_resnet_weights, pretrained_path
 from kinetix.models.resnet import check_out_indices
 from kinetix.registry import MODELS
 
@@ -241,11 +241,8 @@ class ResNet3d(nn.Module):
 
     def init_weights(self) -> None:
         """Apply ``pretrained``: a 2D checkpoint is inflated, a 3D one copied."""
-        if self.pretrained is None:
+        if pretrained_path(self.pretrained) is None:
             return
-        if not isinstance(self.pretrained, str):
-            raise ConfigError(f"model.backbone.pretrained: expected a path or None, "
-                              f"got {self.pretrained!r}")
         load_resnet_weights(self, self.pretrained)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:

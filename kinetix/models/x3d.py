@@ -20,7 +20,7 @@ from kinetix.errors import ConfigError
 from kinetix.models.heads import BaseHead
 from kinetix.models.layers import (ConvModule, apply_train_mode, build_activation_layer,
                                    constant_init, is_norm, kaiming_init, normal_init)
-from kinetix.models.pretrained import load_matching_weights
+from kinetix.models.pretrained import load_matching_weights, pretrained_path
 from kinetix.registry import MODELS
 
 
@@ -181,11 +181,8 @@ class X3D(nn.Module):
                     constant_init(m.conv3.bn, 0.0)
 
     def init_weights(self) -> None:
-        if self.pretrained is None:
+        if pretrained_path(self.pretrained) is None:
             return
-        if not isinstance(self.pretrained, str):
-            raise ConfigError(f"model.backbone.pretrained: expected a path or None, "
-                              f"got {self.pretrained!r}")
         load_matching_weights(self, self.pretrained)
 
     def _freeze_stages(self) -> None:
