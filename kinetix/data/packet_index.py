@@ -37,7 +37,6 @@ class PacketIndex:
     key_indices: np.ndarray    # int64, ascending: frame indices of keyframes
     key_seek_ts: np.ndarray    # int64: timestamp to seek to for each keyframe
     has_pts: bool              # False: frames must be counted from the start instead
-    num_packets: int           # every packet the demuxer returns, in order (flush packet excluded)
     fps: float | None
     width: int
     height: int
@@ -114,7 +113,7 @@ def build_index(container: Any, stream: Any) -> PacketIndex:
         key_indices = key_seek_ts = np.zeros(0, dtype=np.int64)
     rate = stream.average_rate or stream.guessed_rate
     return PacketIndex(frame_pts=frame_pts, frame_ordinal=frame_ordinal, key_indices=key_indices,
-                       key_seek_ts=key_seek_ts, has_pts=has_pts, num_packets=len(pts_by_ordinal),
+                       key_seek_ts=key_seek_ts, has_pts=has_pts,
                        fps=float(rate) if rate else None,
                        width=int(stream.codec_context.width), height=int(stream.codec_context.height))
 
@@ -130,7 +129,6 @@ class IndexCache:
         self.max_frames = max_frames
         self._frames = 0
         self._entries: OrderedDict[tuple, PacketIndex] = OrderedDict()
-        self.hits = self.misses = 0
 
     @staticmethod
     def key(path: str, st: os.stat_result) -> tuple:
@@ -139,9 +137,7 @@ class IndexCache:
     def get(self, key: tuple) -> PacketIndex | None:
         index = self._entries.get(key)
         if index is None:
-            self.misses += 1
             return None
-        self.hits += 1
         self._entries.move_to_end(key)
         return index
 
@@ -156,7 +152,6 @@ class IndexCache:
     def clear(self) -> None:
         self._entries.clear()
         self._frames = 0
-        self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -120,7 +120,7 @@ def test_the_index_is_built_once_per_file_version(tmp_path, monkeypatch):
 def _fake_index(frames: int) -> PacketIndex:
     pts = np.arange(frames, dtype=np.int64)
     return PacketIndex(frame_pts=pts, frame_ordinal=pts, key_indices=pts[:1], key_seek_ts=pts[:1],
-                       has_pts=True, num_packets=frames, fps=25.0, width=8, height=8)
+                       has_pts=True, fps=25.0, width=8, height=8)
 
 
 def test_the_cache_is_bounded_by_frames_and_keeps_the_recent_ones():
