@@ -80,6 +80,18 @@ def _reformatter() -> VideoReformatter:
     return _THREAD.reformatter
 
 
+def regular_file_stat(path: str) -> os.stat_result:
+    """The file's stat, for a regular file only: FFmpeg (under every backend) would wait
+    for ever on a FIFO (or a device) named .mp4."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise UndecodableVideoError(path, _describe(exc)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UndecodableVideoError(path, "not a regular file")
+    return st
+
+
 class _NoFramePts(Exception):
     """Decoded frames carry no pts: fall back to counting frames from the start."""
 
@@ -112,10 +124,7 @@ class VideoReader:
         self._fed_from: int | None = None  # decoder holds a clean state from this ordinal ...
         self._fed_to = -1                  # ... up to this one
         try:
-            st = os.stat(self.path)
-            # Only regular files: FFmpeg would wait for ever on a FIFO (or a device) named .mp4.
-            if not stat.S_ISREG(st.st_mode):
-                raise UndecodableVideoError(self.path, "not a regular file")
+            st = regular_file_stat(self.path)
             key = INDEX_CACHE.key(self.path, st)
             index = INDEX_CACHE.get(key)
             if index is None:

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
-import stat
 import warnings
 from typing import Any
 
 import numpy as np
 
-from kinetix.data.decoding import UndecodableVideoError, VideoReader
+from kinetix.data.decoding import UndecodableVideoError, VideoReader, regular_file_stat
 from kinetix.errors import ConfigError
 
 BACKENDS = ("pyav", "torchcodec", "decord")
@@ -95,16 +93,6 @@ def open_video(path: str, backend: str = "pyav", num_threads: int = 1) -> Any:
     return {"torchcodec": TorchCodecReader, "decord": DecordReader}[backend](path, num_threads=num_threads)
 
 
-def _check_regular_file(path: str) -> None:
-    """FFmpeg waits for ever on a FIFO (or a device) named .mp4: open regular files only."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise UndecodableVideoError(path, f"{type(exc).__name__}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise UndecodableVideoError(path, "not a regular file")
-
-
 def _failure(path: str, exc: BaseException) -> UndecodableVideoError:
     """A backend's exception as a one-line UndecodableVideoError (decord's carry a C++ backtrace)."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
@@ -131,7 +119,7 @@ class _BackendReader:
         self.path = str(path)
         self.num_threads = int(num_threads)
         self._decoder: Any = None
-        _check_regular_file(self.path)
+        regular_file_stat(self.path)
         try:
             self._open()
         except Exception as exc:  # noqa: BLE001 - any backend failure is an undecodable video
