@@ -39,17 +39,43 @@ CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
 
 # ---- shared by both sides: the same config dict gives the same model and input ----
 
-def prepare(cfg: dict) -> tuple[dict, dict]:
+# Transformers at full size are too slow to score here (a ViT-L/14 on 8 frames of 224 px
+# takes minutes on two cores, and its state dict is over a gigabyte), so both sides shrink
+# them the same way, keyed by the backbone's type: "model" is merged into the model config
+# (depth, width, heads; the head's in_channels to match) and "input" into the sample spec
+# (crop size, clip length). Every layer kind of the full model stays, so the comparison still
+# covers every code path; the full-size model is built separately (on the meta device).
+SMALL: dict[str, dict] = {}
+
+
+def prepare(cfg: dict, small: bool = True) -> tuple[dict, dict]:
     """The model config with every pretrained checkpoint off and raw scores averaged
     (``average_clips='score'``: a mean of logits, more telling than softmax probabilities),
-    and the input spec: format, channels, segments (2D) or clip length (3D), crop size."""
+    and the input spec: format, channels, segments (2D) or clip length (3D), crop size.
+    With ``small``, a backbone type listed in ``SMALL`` is shrunk as that entry says."""
     model = _no_pretrained(copy.deepcopy(cfg["model"]))
     head = model.get("cls_head")
     if isinstance(head, dict):
         head["average_clips"] = "score"
     if isinstance(model.get("test_cfg"), dict) and "average_clips" in model["test_cfg"]:
         model["test_cfg"]["average_clips"] = "score"
-    return model, input_spec(cfg, model)
+    spec = input_spec(cfg, model)
+    rule = shrink_rule(model) if small else None
+    if rule:
+        model = _merge(model, rule.get("model", {}))
+        spec.update(rule.get("input", {}))
+    return model, spec
+
+
+def shrink_rule(model: dict) -> dict | None:
+    backbone = model.get("backbone")
+    return SMALL.get(backbone.get("type")) if isinstance(backbone, dict) else None
+
+
+def _merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+    return copy.deepcopy(override)
 
 
 def _no_pretrained(node: Any) -> Any:
@@ -194,6 +220,7 @@ class Oracle:
         except Exception as exc:
             return {**reply, "ok": False, "stage": "build", "error": one_line(exc)}
         reply["built"] = True
+        reply["small"] = shrink_rule(model_cfg) is not None
         # The small size first; a model whose layers fix the size (C3D's fc6) gets its own.
         errors = []
         for size in dict.fromkeys((request["size"], spec["crop_size"])):
