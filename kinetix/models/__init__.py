@@ -5,7 +5,8 @@ under its MMAction2 type name.
 """
 
 from kinetix.models.blending import CutmixBlending, MixupBlending
-from kinetix.models.heads import AvgConsensus, BaseHead, I3DHead, TSMHead, TSNHead
+from kinetix.models.heads import (AvgConsensus, BaseHead, I3DHead, TimeSformerHead, TSMHead,
+                                   TSNHead)
 from kinetix.models.layers import ConvModule
 from kinetix.models.losses import BCELossWithLogits, CrossEntropyLoss
 from kinetix.models.preprocessor import ActionDataPreprocessor
@@ -27,7 +28,7 @@ from kinetix.models.x3d import X3D, X3DHead
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
-    "ConvModule", "CrossEntropyLoss", "CutmixBlending", "I3DHead", "MixupBlending",
+    "ConvModule", "CrossEntropyLoss", "TimeSformerHead", "CutmixBlending", "I3DHead", "MixupBlending",
     "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "TSMHead", "TSNHead",
     "TemporalShift",
     "TRNHead", "TAM", "TANet", "MobileNetV2", "MobileNetV2TSM",

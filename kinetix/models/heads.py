@@ -208,3 +208,29 @@ class I3DHead(BaseHead):
         if self.dropout is not None:
             x = self.dropout(x)
         return self.fc_cls(x.flatten(1))
+
+
+@MODELS.register
+class TimeSformerHead(BaseHead):
+    """Dropout and ``fc_cls`` on a backbone that already pooled to ``(N, in_channels)``
+    (TimeSformer, ViT, UniFormerV2: their class token or mean token)."""
+
+    def __init__(self, num_classes: int, in_channels: int, loss_cls: nn.Module | dict | None = None,
+                 init_std: float = 0.02, dropout_ratio: float = 0.0,
+                 average_clips: str | None = None, multi_class: bool = False,
+                 label_smooth_eps: float = 0.0, topk: Sequence[int] = (1, 5),
+                 init_cfg: dict | None = None) -> None:
+        super().__init__(num_classes, in_channels, loss_cls, multi_class, label_smooth_eps, topk,
+                         average_clips, init_cfg)
+        self.dropout_ratio, self.init_std = dropout_ratio, init_std
+        self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio != 0 else None
+        self.fc_cls = nn.Linear(self.in_channels, self.num_classes)
+        # MMAction2 draws this classifier from a truncated normal (at +-2, not +-2 std).
+        nn.init.trunc_normal_(self.fc_cls.weight, std=init_std)
+        nn.init.zeros_(self.fc_cls.bias)
+
+    def forward(self, x: torch.Tensor, num_segs: int | None = None) -> torch.Tensor:
+        x = _single(x)
+        if self.dropout is not None:
+            x = self.dropout(x)
+        return self.fc_cls(x)

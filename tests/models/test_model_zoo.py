@@ -216,6 +216,14 @@ ZOO = {
                            spatial_type=None, average_clips="prob"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 16, 32, 32), (1, 2, 3, 16, 32, 32), "index"),
+    # TimeSformerHead takes features already pooled to vectors, as C3D's fc7 gives.
+    "c3d_timesformer_head": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="C3D", pretrained=None, out_dim=512 * 1 * 2 * 2),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=4096,
+                           dropout_ratio=0.5, average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 16, 32, 32), (1, 2, 3, 16, 32, 32), "index"),
     "c2d_r18": (
         dict(type="Recognizer3D",
              backbone=dict(type="C2D", depth=18, base_channels=8, pretrained=None),
