@@ -57,15 +57,29 @@ def all_gather_object(obj: Any) -> list[Any]:
     return out
 
 
-def all_ranks_agree(flag: bool, device: torch.device | None = None) -> bool:
-    """True when ``flag`` is true on every rank: one small all-reduce, no pickling.
+_HOST_GROUP: Any = None
 
-    ``device`` must be the one the backend works on (a CUDA device for NCCL).
+
+def make_host_group() -> None:
+    """A gloo group beside an NCCL one, for flags the host must read (``all_ranks_agree``).
+
+    Reading the result of an NCCL all-reduce on the host waits for everything queued on
+    the GPU before it, which stalls the training loop once per step; a gloo all-reduce of
+    a CPU tensor involves the host only. Every rank must call this, in the same order
+    relative to other group creations (``init_distributed`` does, right after init).
     """
+    global _HOST_GROUP
+    if is_distributed() and torch_dist.get_backend() != "gloo":
+        _HOST_GROUP = torch_dist.new_group(backend="gloo")
+
+
+def all_ranks_agree(flag: bool) -> bool:
+    """True when ``flag`` is true on every rank: one small all-reduce on the host, no
+    pickling, and no wait for the GPU (see ``make_host_group``)."""
     if not is_distributed():
         return flag
-    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
-    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MIN)
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MIN, group=_HOST_GROUP)
     return bool(value.item())
 
 

@@ -35,6 +35,10 @@ ENGINE_KEYS: dict[str, Any] = {
     # kinetix's own: the decoder of every video Init transform that names no
     # `backend` ('pyav', the default; 'torchcodec'; 'decord'): see data/video_backends.py.
     "video_backend": str | None,
+    # Speed switches (kinetix/engine/speed.py): mmengine's `compile` (True or a dict of
+    # torch.compile options), and channels-last memory (default: on for CUDA).
+    "compile": bool | dict | None,
+    "channels_last": bool | None,
 }
 
 # Sections whose keys are all optional, so that a dotted --cfg-options key may
@@ -46,4 +50,4 @@ OPTIONAL_SECTIONS = frozenset({"randomness", "env_cfg", "auto_scale_lr", "custom
 # Top-level keys of mmengine configs that kinetix accepts and ignores (with a warning).
 MMENGINE_ONLY_KEYS = ("log_processor", "visualizer", "vis_backends", "log_level", "launcher",
                       "experiment_name", "model_wrapper_cfg", "strategy",
-                      "compile", "cfg")
+                      "cfg")

@@ -153,5 +153,6 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
     # torch stream that checkpoints record, so a resumed run draws what the first did.
     generator = torch.Generator().manual_seed(int(base_seed))
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      collate_fn=collate, pin_memory=bool(cfg.get("pin_memory", False)),
+                      # Pinned host memory lets the copy to a GPU overlap compute (non_blocking).
+                      collate_fn=collate, pin_memory=bool(cfg.get("pin_memory", torch.cuda.is_available())),
                       drop_last=bool(cfg.get("drop_last", False)), generator=generator, **extra)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as torch_dist
 
-from kinetix.dist import broadcast_object, get_local_rank, get_rank, is_distributed
+from kinetix.dist import broadcast_object, get_local_rank, get_rank, is_distributed, make_host_group
 from kinetix.errors import ConfigError, KinetixError
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
@@ -117,6 +117,7 @@ def init_distributed(launcher: str, dist_cfg: Mapping[str, Any] | None = None) -
     if cuda:
         torch.cuda.set_device(get_local_rank() % torch.cuda.device_count())
     torch_dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout))
+    make_host_group()
     notes.append(f"{launcher} launcher: rank {get_rank()} of {torch_dist.get_world_size()}, backend "
                  f"{backend}, collective timeout {timeout:g} s (env_cfg.dist_cfg.timeout)")
     return notes

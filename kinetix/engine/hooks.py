@@ -98,19 +98,22 @@ class LoggerHook(Hook):
         last = i == n and not self.ignore_last
         if i % self.interval != 0 and not last:
             return
+        trainer.raise_if_nonfinite()
         values = self._summarise(trainer)
         get_logger().info(format_line(prefix, values))
         trainer.scalars.write({**values, "epoch": trainer.epoch + 1, "iter": i, "step": trainer.iter})
         self.window = []
 
     def _summarise(self, trainer: Trainer) -> dict[str, Any]:
-        mean = {k: sum(o[k] for o in self.window) / len(self.window)
-                for k in self.window[-1] if k != "lr"}
+        # The step's losses are device tensors: average them there and read them in one
+        # transfer, the only time the host waits for the GPU in `interval` steps.
+        keys = [k for k in self.window[-1] if k != "lr"]
+        values = torch.stack([torch.stack([torch.as_tensor(o[k], dtype=torch.float64, device=trainer.device)
+                                           for o in self.window]).mean() for k in keys])
         if get_world_size() > 1:
             # Every rank logs at the same iterations (they skip batches together).
-            values = torch.tensor(list(mean.values()), dtype=torch.float64, device=trainer.device)
             all_reduce_mean_([values])
-            mean = dict(zip(mean, values.tolist()))
+        mean = dict(zip(keys, values.tolist()))
         done = trainer.iter - self.start_iter
         seconds_per_iter = (time.perf_counter() - self.train_start) / max(done, 1)
         values: dict[str, Any] = {"lr": self.window[-1]["lr"],

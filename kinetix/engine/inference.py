@@ -47,11 +47,14 @@ class Predictions:
 @torch.no_grad()
 def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = False,
             on_batch: Callable[[dict, torch.Tensor], None] | None = None,
-            progress: bool = False, skip_log: SkipLog | None = None) -> Predictions:
+            progress: bool = False, skip_log: SkipLog | None = None,
+            fixed_batch: bool = False) -> Predictions:
     """Predict over this rank's shard, then gather and order over all ranks.
 
     ``skip_log`` remembers which undecodable videos were already warned about,
-    and learns of the other ranks' ones here.
+    and learns of the other ranks' ones here. ``fixed_batch`` (for compiled models)
+    pads a short batch to the loader's batch size by repeating its last sample, and
+    drops the extra scores: one input shape, one compiled graph.
     """
     model.eval()
     skip_log = skip_log or SkipLog()
@@ -68,19 +71,32 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
                       batch.get("skip_reasons", []), batch.get("skipped_labels", []))]
         if batch.get("inputs") is None or len(batch["inputs"]) == 0:
             continue
+        count = len(batch["inputs"])
         with autocast(device, dtype):
-            batch_scores = model(batch, mode="predict")
-        batch_scores = batch_scores.float().cpu()
+            batch_scores = model(_padded(batch, loader.batch_size) if fixed_batch else batch,
+                                 mode="predict")[:count].float()
         if on_batch is not None:
+            batch_scores = batch_scores.cpu()
             on_batch(batch, batch_scores)
+        # Scores stay on the device until the end: reading them per batch would make
+        # the host wait for the GPU before it can queue the next batch.
+        scores.append(batch_scores)
         indices.append(batch["indices"].cpu().numpy())
-        scores.append(batch_scores.numpy())
         labels.append(batch["labels"].cpu().numpy())
-        filenames.append(list(batch.get("filenames") or [""] * len(batch_scores)))
+        filenames.append(list(batch.get("filenames") or [""] * count))
+    scores = [s.numpy() for s in torch.cat(scores).cpu().split([len(i) for i in indices])] if scores else []
     local = (indices, scores, labels, filenames, skips)
     preds = _merge(all_gather_object(local))
     skip_log.merge({skip.filename: skip.reason for skip in preds.skips})
     return preds
+
+
+def _padded(batch: dict, size: int | None) -> dict:
+    inputs = batch["inputs"]
+    if not size or len(inputs) >= size:
+        return batch
+    fill = inputs[-1:].expand(size - len(inputs), *inputs.shape[1:])
+    return {**batch, "inputs": torch.cat([inputs, fill])}
 
 
 def _merge(shards: list[tuple]) -> Predictions:

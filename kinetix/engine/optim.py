@@ -49,6 +49,10 @@ def check_optim_wrapper(cfg: dict) -> None:
     parse_amp_options(cfg)  # dtype, loss_scale: checked here, used by engine.precision
 
 
+# torch optimizers with a fused CUDA implementation, used by default on GPUs.
+FUSED = ("SGD", "Adam", "AdamW")
+
+
 def build_optimizer(cfg: dict, model: nn.Module, lr_scale: float = 1.0) -> torch.optim.Optimizer:
     """Build the optimiser; ``lr_scale`` is the --auto-scale-lr factor."""
     check_optim_wrapper(cfg)
@@ -58,6 +62,10 @@ def build_optimizer(cfg: dict, model: nn.Module, lr_scale: float = 1.0) -> torch
     opt_cfg["lr"] = opt_cfg["lr"] * lr_scale
     groups = _param_groups(model, opt_cfg, cfg.get("paramwise_cfg") or {},
                            tsm=cfg.get("constructor") == "TSMOptimWrapperConstructor")
+    if (opt_cfg.get("type") in FUSED and "fused" not in opt_cfg and "foreach" not in opt_cfg
+            and all(p.is_cuda for g in groups for p in g["params"])):
+        # One kernel for the update of all parameters, instead of several per tensor.
+        opt_cfg["fused"] = True
     return build(dict(opt_cfg, params=groups), OPTIMIZERS, "optim_wrapper.optimizer")
 
 

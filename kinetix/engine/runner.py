@@ -32,6 +32,7 @@ from kinetix.engine.optim import build_optimizer
 from kinetix.engine.precision import training_precision
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.skips import LIST_NAMES, SkipLog, report_missing
+from kinetix.engine.speed import compile_model, compile_options, to_channels_last, use_channels_last
 from kinetix.engine.trainer import Hook, Trainer
 from kinetix.errors import ConfigError, DataError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
@@ -147,6 +148,17 @@ def check_labels(model: torch.nn.Module, loader: Any) -> None:
 
 def build_model(cfg: dict, device: torch.device) -> torch.nn.Module:
     return build(cfg["model"], MODELS, "model").to(device)
+
+
+def speed_up(model: torch.nn.Module, cfg: dict, device: torch.device) -> None:
+    """channels_last and compile (kinetix.engine.speed), before DDP wraps the model."""
+    logger = get_logger()
+    if use_channels_last(cfg, device):
+        logger.info(f"channels_last: {to_channels_last(model)} convolution weights in channels-last order")
+    options = compile_options(cfg)
+    if options is not None:
+        parts = compile_model(model, options)
+        logger.info(f"compile: {', '.join(parts)} compiled with torch.compile({options or ''})")
 
 
 def wrap_distributed(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -293,6 +305,10 @@ def train(opts: RunOptions) -> None:
     # The run seed, not the rank's: every rank must shuffle the same way for the
     # shards to partition the data; worker seeds add the rank themselves.
     custom_imports = cfg.get("custom_imports")
+    if compile_options(cfg) is not None and not cfg["train_dataloader"].get("drop_last"):
+        # A short last batch is a new shape, and a new shape a new compilation.
+        cfg["train_dataloader"]["drop_last"] = True
+        logger.info("compile: train_dataloader.drop_last=True, so that every step has the same shape")
     train_loader = build_dataloader(cfg["train_dataloader"], "train_dataloader", seed=seed,
                                     shuffle_default=True, custom_imports=custom_imports,
                                     video_backend=cfg.get("video_backend"))
@@ -315,6 +331,7 @@ def train(opts: RunOptions) -> None:
     schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=len(train_loader))
     amp = training_precision(cfg["optim_wrapper"], opts.amp, run.device)
     logger.info(f"Precision: {amp.note}")
+    speed_up(model, cfg, run.device)
     trainer = Trainer(model=wrap_distributed(model, run.device), optimizer=optimizer,
                       train_loader=train_loader, max_epochs=loop.get("max_epochs"), max_iters=loop.get("max_iters"),
                       lr_schedule=schedule, hooks=_hooks(cfg, validation), device=run.device,
@@ -351,7 +368,8 @@ def _resume_checkpoint(opts: RunOptions, cfg: dict, work_dir: Path) -> tuple[str
 
 def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer) -> dict[str, float]:
     # The trainer's skip log: a video is warned about once per run, in training or validation.
-    preds = predict(model, loader, run.device, skip_log=trainer.skip_log)
+    preds = predict(model, loader, run.device, skip_log=trainer.skip_log,
+                    fixed_batch=compile_options(run.cfg) is not None)
     results = compute_metrics(metrics, preds)
     n = len(loader)
     where = f"Epoch(val) [{trainer.epoch}]" if trainer.by_epoch else f"Iter(val) [{trainer.iter}]"
@@ -382,6 +400,7 @@ def test(opts: RunOptions) -> dict[str, float]:
         logger.warning(f"checkpoint {opts.checkpoint}: {len(missing)} missing keys "
                        f"{missing[:3]}, {len(unexpected)} unexpected keys {unexpected[:3]}")
     logger.info(f"Loaded checkpoint {opts.checkpoint}")
+    speed_up(model, cfg, run.device)
     loader = build_dataloader(cfg["test_dataloader"], "test_dataloader", seed=0, shuffle_default=False,
                               for_eval=True, custom_imports=cfg.get("custom_imports"),
                               video_backend=cfg.get("video_backend"))
@@ -396,7 +415,7 @@ def test(opts: RunOptions) -> dict[str, float]:
         on_batch = Visualizer(opts.show_dir, opts.show, opts.interval, opts.wait_time,
                               cfg.get("test_dataloader", {}).get("dataset", {}).get("classes"))
     preds = predict(model, loader, run.device, amp=opts.amp, on_batch=on_batch, progress=True,
-                    skip_log=skip_log)
+                    skip_log=skip_log, fixed_batch=compile_options(cfg) is not None)
     total = len(loader.dataset)
     if len(preds) == 0:
         raise DataError(f"test: none of the {total} video(s) of {cfg['test_dataloader']['dataset'].get('ann_file')} "

@@ -95,6 +95,9 @@ class Trainer:
         self._epoch_skips: dict[str, str] = {}  # this rank's, this epoch: name -> reason
         self.skip_log = skip_log or SkipLog()  # warns once per video and lists them (validation shares it)
         self.evaluation_contexts: list[Callable[[], contextlib.AbstractContextManager]] = []
+        # (step of the first non-finite loss or -1, its loss, steps since the last check)
+        self._nonfinite = torch.tensor([-1.0, 0.0, 0.0], device=device)
+        self._unchecked: list[tuple[int, int]] = []
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
 
@@ -155,9 +158,11 @@ class Trainer:
             outputs["time"] = time.perf_counter() - tick
             self.call_hooks("after_step", outputs)
             if self.done:
+                self.raise_if_nonfinite()
                 self._share_skips()
                 return False
             tick = time.perf_counter()
+        self.raise_if_nonfinite()
         self._share_skips()
         if self.iter == start_iter and start < self.iters_per_epoch:
             raise DataError(f"epoch {self.epoch + 1}: no batch could be trained on; "
@@ -168,7 +173,7 @@ class Trainer:
         # A batch whose every video failed to decode is empty. Under DDP all
         # ranks must step together, so one empty rank makes all of them skip.
         has_data = batch.get("inputs") is not None and len(batch["inputs"]) > 0
-        return all_ranks_agree(has_data, self.device)
+        return all_ranks_agree(has_data)
 
     def set_lr(self) -> None:
         for group in self.optimizer.param_groups:
@@ -194,9 +199,7 @@ class Trainer:
             with autocast(self.device, self.amp):
                 losses = self.model(batch, mode="loss")
             loss = losses["loss"]
-            if not torch.isfinite(loss):
-                raise KinetixError(f"loss is {loss.item()} at epoch {self.epoch + 1}, iteration "
-                                   f"{self.inner_iter + 1}; lower the learning rate or check the data")
+            self._note_nonfinite(loss)
             self.scaler.scale(loss / window).backward()
         outputs: dict[str, Any] = {"lr": self.optimizer.param_groups[0]["lr"]}
         if update:
@@ -206,11 +209,38 @@ class Trainer:
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
             if grad_norm is not None:
-                outputs["grad_norm"] = float(grad_norm)
-        # Losses first, then the rest (accuracies), as MMAction2 logs them.
+                outputs["grad_norm"] = grad_norm.detach()
+        # Losses first, then the rest (accuracies), as MMAction2 logs them. They stay on the
+        # device: reading a value on the host waits for the GPU, so LoggerHook reads them
+        # all at once, every `interval` steps.
         for key in sorted(losses, key=lambda k: not k.startswith("loss")):
-            outputs[key] = float(losses[key].detach())
+            outputs[key] = losses[key].detach()
         return outputs
+
+    def _note_nonfinite(self, loss: torch.Tensor) -> None:
+        """Remember, on the device, the first step whose loss was not finite.
+
+        Checking at once would make the host wait for the GPU every step; the check
+        (``raise_if_nonfinite``) runs where the host reads values anyway: at each log line,
+        at the end of an epoch and before a checkpoint is written, so a bad step never
+        reaches a checkpoint. The device holds (step since the last check, loss); the host
+        keeps those steps' (epoch, iteration) to name the one that failed.
+        """
+        self._unchecked.append((self.epoch + 1, self.inner_iter + 1))
+        loss = loss.detach().to(self._nonfinite.dtype)
+        first = ~torch.isfinite(loss) & (self._nonfinite[0] < 0)
+        self._nonfinite = torch.where(first, torch.stack([self._nonfinite[2], loss, loss]),
+                                      self._nonfinite)
+        self._nonfinite[2] += 1
+
+    def raise_if_nonfinite(self) -> None:
+        step, value, _ = self._nonfinite.tolist()
+        if step >= 0:
+            epoch, iteration = self._unchecked[int(step)]
+            raise KinetixError(f"loss is {value} at epoch {epoch}, iteration {iteration}; "
+                               f"lower the learning rate or check the data")
+        self._unchecked.clear()
+        self._nonfinite[2] = 0
 
     def _share_skips(self) -> None:
         """Over all ranks (one gather per epoch): the count is the job's, and rank 0
@@ -223,6 +253,7 @@ class Trainer:
 
     def checkpoint(self, with_optimizer: bool = True) -> dict[str, Any]:
         """Everything needed to evaluate (state_dict) or to continue exactly (the rest)."""
+        self.raise_if_nonfinite()
         model = self.module
         ckpt: dict[str, Any] = {
             "meta": {**self.meta, "epoch": self.epoch, "iter": self.iter, "batches_done": self.batches_done,

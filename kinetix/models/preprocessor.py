@@ -38,6 +38,8 @@ class ActionDataPreprocessor(nn.Module):
         self.format_shape = format_shape
         self.to_rgb = to_rgb
         self.to_float32 = to_float32
+        # channels_last_3d for 3D CNNs on GPUs (kinetix.engine.speed sets it)
+        self.memory_format = torch.contiguous_format
         # Channels sit at axis 2 of the batched inputs; the stats broadcast over the axes after it.
         trailing = (1,) * (_FORMATS[format_shape][0] - 3)
         for name, values in (("mean", mean), ("std", std)):
@@ -70,11 +72,9 @@ class ActionDataPreprocessor(nn.Module):
             labels = torch.as_tensor(labels).to(device, non_blocking=True)
         if self.to_rgb:
             inputs = inputs.flip(2)  # BGR <-> RGB on the channel axis
-        if self.to_float32 or self.mean is not None:
-            # Contiguous in the same pass: collated inputs are transposed views.
-            inputs = inputs.to(torch.float32, memory_format=torch.contiguous_format)
-        else:
-            inputs = inputs.contiguous()
+        # Contiguous (or channels-last) in the same pass: collated inputs are transposed views.
+        inputs = self._dense(inputs, torch.float32 if self.to_float32 or self.mean is not None
+                             else inputs.dtype)
         if self.mean is not None:
             inputs = (inputs - self.mean) / self.std
         if training and self.blending is not None:
@@ -82,3 +82,11 @@ class ActionDataPreprocessor(nn.Module):
                 raise DataError("model.data_preprocessor.blending: the batch has no 'labels'")
             inputs, labels = self.blending(inputs, labels)
         return inputs, labels
+
+    def _dense(self, inputs: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        if self.memory_format == torch.channels_last_3d and inputs.dim() == 6:
+            # (N, views, C, T, H, W) laid out as (N, views, T, H, W, C): once the recognizer
+            # merges N and views, each clip is channels_last_3d, as the weights are.
+            return inputs.permute(0, 1, 3, 4, 5, 2).to(
+                dtype, memory_format=torch.contiguous_format).permute(0, 1, 5, 2, 3, 4)
+        return inputs.to(dtype, memory_format=torch.contiguous_format)

@@ -28,12 +28,12 @@ from kinetix.registry import MODELS, build
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop", "RandomCrop")
 
 
-def _test_pipeline(cfg: dict) -> list[dict]:
-    loader = cfg.get("test_dataloader") or cfg.get("val_dataloader") or {}
-    pipeline = (loader.get("dataset") or {}).get("pipeline") or cfg.get("test_pipeline")
+def _test_pipeline(cfg: dict, split: str = "test") -> list[dict]:
+    loader = cfg.get(f"{split}_dataloader") or (cfg.get("val_dataloader") if split == "test" else None) or {}
+    pipeline = (loader.get("dataset") or {}).get("pipeline") or cfg.get(f"{split}_pipeline")
     if not isinstance(pipeline, list):
-        raise ConfigError("test_dataloader.dataset.pipeline: no test pipeline to read the input "
-                          "size from; give --shape")
+        raise ConfigError(f"{split}_dataloader.dataset.pipeline: no {split} pipeline to read the "
+                          f"input size from; give --shape")
     return [step for step in pipeline if isinstance(step, dict)]
 
 
@@ -47,11 +47,11 @@ def _size(value: Any, key: str) -> tuple[int, int]:
     raise ConfigError(f"{key}: {value!r} is not a size; give --shape")
 
 
-def config_input(cfg: dict) -> tuple[str, int, int, tuple[int, int] | None]:
-    """(layout, clip_len, num_clips, (H, W) or None) of one test view, from the test pipeline."""
+def config_input(cfg: dict, split: str = "test") -> tuple[str, int, int, tuple[int, int] | None]:
+    """(layout, clip_len, num_clips, (H, W) or None) of one view, from the split's pipeline."""
     layout, clip_len, num_clips, hw = None, 1, 1, None
-    for i, step in enumerate(_test_pipeline(cfg)):
-        key = f"test_dataloader.dataset.pipeline[{i}]"
+    for i, step in enumerate(_test_pipeline(cfg, split)):
+        key = f"{split}_dataloader.dataset.pipeline[{i}]"
         kind = step.get("type")
         if "clip_len" in step or kind in ("SampleFrames", "UniformSample", "DenseSampleFrames"):
             clip_len, num_clips = int(step.get("clip_len", 1)), int(step.get("num_clips", 1))
@@ -62,7 +62,7 @@ def config_input(cfg: dict) -> tuple[str, int, int, tuple[int, int] | None]:
         elif kind == "FormatShape":
             layout = step.get("input_format")
     if layout not in ("NCHW", "NCTHW"):
-        raise ConfigError(f"test pipeline: FormatShape input_format {layout!r} is not NCHW or NCTHW; "
+        raise ConfigError(f"{split} pipeline: FormatShape input_format {layout!r} is not NCHW or NCTHW; "
                           f"give --shape")
     return layout, clip_len, num_clips, hw
 
