@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,6 +47,29 @@ def test_flops_of_a_single_conv_and_fc_are_counted_by_hand():
     # conv: 2 images x 8x8 outputs x 4 channels x 27 multiply-adds; fc: 2 x 4 x 2; 2 FLOPs each
     assert flops == 2 * (2 * 8 * 8 * 4 * 27 + 2 * 4 * 2)
     assert params == 3 * 4 * 9 + 4 + 4 * 2 + 2
+
+
+def test_attention_through_sdpa_is_counted_like_written_out_attention():
+    class SelfAttention(nn.Module):
+        """(1, 1, N, D) tokens -> attention of 2 heads (SDPA, or written out) -> mean."""
+
+        def __init__(self, fused):
+            super().__init__()
+            self.fused = fused
+
+        def forward(self, x, mode, stage):
+            q = x.reshape(1, 2, 12, 8)  # 2 heads, 12 tokens, 8 channels each
+            if self.fused:
+                out = torch.nn.functional.scaled_dot_product_attention(q, q, q)
+            else:
+                out = (q @ q.transpose(-2, -1) * 8 ** -0.5).softmax(-1) @ q
+            return out.mean((2, 3))
+
+    fused, _ = get_flops.count(SelfAttention(True), (1, 1, 2 * 12 * 8))
+    written, _ = get_flops.count(SelfAttention(False), (1, 1, 2 * 12 * 8))
+    # Q @ K^T and P @ V: 2 heads x 12 x 12 x 8 multiply-adds each, 2 FLOPs per multiply-add
+    assert fused == 2 * (2 * 2 * 12 * 12 * 8)
+    assert written == fused
 
 
 def test_cli_prints_gflops_and_params(capsys):

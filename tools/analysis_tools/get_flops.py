@@ -9,6 +9,8 @@ layout from the config), ``N C H W`` (2D) or ``N C T H W`` (3D).
 FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` over the whole
 forward to the class scores (backbone, neck, head), two per multiply-add; GMACs
 (multiply-adds) is the unit MMAction2's get_flops prints as "Flops". Errors are one line.
+Attention through ``scaled_dot_product_attention`` counts its two matrix products
+(``SDPA_FLOPS``: torch's counter knows the GPU kernels but not the CPU one).
 """
 
 from __future__ import annotations
@@ -18,12 +20,24 @@ import sys
 from typing import Any, Sequence
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 import kinetix.engine  # noqa: F401  (registers every type)
 from kinetix.config import apply_cfg_options, load_config, parse_cfg_options
 from kinetix.errors import ConfigError, KinetixError
 from kinetix.registry import MODELS, build
+
+# On the CPU, scaled_dot_product_attention runs this op, which FlopCounterMode (torch 2.13)
+# does not know and would count as 0; count it as torch counts the GPU attention kernels:
+# Q @ K^T and P @ V (the softmax and a mask addition are not counted, as for the math path).
+_aten = torch.ops.aten
+SDPA_FLOPS = {
+    _aten._scaled_dot_product_flash_attention_for_cpu:
+        lambda q, k, v, *args, out_shape=None, **kwargs: sdpa_flop_count(q, k, v),
+    _aten._scaled_dot_product_flash_attention_for_cpu_backward:
+        lambda grad, q, k, v, *args, out_shape=None, **kwargs:
+            sdpa_backward_flop_count(grad, q, k, v),
+}
 
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop", "RandomCrop")
 
@@ -87,7 +101,7 @@ def count(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
     """(FLOPs, parameters) of one forward from inputs to raw class scores."""
     inputs = torch.zeros(shape)
     model.eval()
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=SDPA_FLOPS)
     with torch.no_grad(), counter:
         model(inputs, mode="tensor", stage="head")
     return counter.get_total_flops(), sum(p.numel() for p in model.parameters())
