@@ -323,6 +323,8 @@ class UniFormerHead(BaseHead):
         self.load_state_dict(select_head_channels(state, channels), strict=False)
 
     def forward(self, x: torch.Tensor, num_segs: int | None = None) -> torch.Tensor:
+        # Features come pooled, (N, C); a (N, C, 1, 1, 1) map is accepted too.
+        x = x.flatten(1)
         if self.dropout is not None:
             x = self.dropout(x)
         return self.fc_cls(x)
