@@ -7,8 +7,8 @@ crop, ``(frames, 3, H, W)``; for a 3D one (NCTHW) one clip, ``(1, 3, clip_len, H
 layout from the config), ``N C H W`` (2D) or ``N C T H W`` (3D).
 
 FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` over the whole
-forward, run on the meta device (shapes only, so seconds for any model; the CPU if the
-forward needs values) to the class scores (backbone, neck, head), two per multiply-add; GMACs
+forward to the class scores (backbone, neck, head), two per multiply-add, run on the meta
+device (shapes only: seconds for any model; on the CPU if the forward needs values); GMACs
 (multiply-adds) is the unit MMAction2's get_flops prints as "Flops". Errors are one line.
 Attention through ``scaled_dot_product_attention`` counts its two matrix products
 (``SDPA_FLOPS``: torch's counter knows the GPU kernels but not the CPU one).
