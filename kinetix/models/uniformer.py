@@ -228,7 +228,8 @@ class UniFormer(nn.Module):
             raise CheckpointError(f"model.backbone.pretrained: no tensor of {path!r} fits "
                                   f"UniFormer (expected names like 'patch_embed1.proj.weight')")
         self.load_state_dict(usable, strict=False)
-        missing = sorted(set(own) - set(usable))
+        # A batch-norm step counter is no weight: checkpoints may lack it without loss.
+        missing = sorted(k for k in set(own) - set(usable) if not k.endswith("num_batches_tracked"))
         if missing:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
             warnings.warn(f"model.backbone.pretrained: loaded {len(usable)}/{len(own)} tensors "
