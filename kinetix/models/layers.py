@@ -231,3 +231,28 @@ def apply_train_mode(backbone: nn.Module, mode: bool, frozen_stages: int, norm_e
         for m in backbone.modules():
             if is_norm(m):
                 m.eval()
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero a residual branch for a random ``drop_prob`` share
+    of the samples and scale the rest by ``1 / (1 - drop_prob)`` so the expectation holds.
+
+    The same draw as mmcv's/timm's (one uniform per sample, floored), so seeded runs match.
+    """
+
+    def __init__(self, drop_prob: float = 0.1) -> None:
+        super().__init__()
+        if not 0.0 <= drop_prob < 1.0:
+            raise ConfigError(f"drop_path: rate {drop_prob} is not in [0, 1)")
+        self.drop_prob = float(drop_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = (keep + torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype,
+                                  device=x.device)).floor_()
+        return x.div(keep) * mask
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"

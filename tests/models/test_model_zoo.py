@@ -240,6 +240,23 @@ ZOO = {
                            average_clips="prob"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
+    "uniformer_drop_path_cp": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="UniFormer", depth=[1, 1, 1, 1], embed_dim=[8, 16, 16, 32],
+                           head_dim=8, drop_path_rate=0.2, with_cp=True),
+             cls_head=dict(type="I3DHead", num_classes=NUM_CLASSES, in_channels=32,
+                           dropout_ratio=0.0, average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
+    "uniformer_head": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="UniFormer", depth=[1, 1, 1, 1], embed_dim=[8, 16, 16, 32],
+                           head_dim=8),
+             # UniFormerHead does not pool: 2 frames at 32 px leave a 1 x 1 x 1 feature map.
+             cls_head=dict(type="UniFormerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           dropout_ratio=0.5, average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 2, 32, 32), (1, 2, 3, 2, 32, 32), "index"),
     "tsn_random_batch_augment": (
         {**_tsn(dict(type="ResNet", depth=18, base_channels=8), 64),
          "data_preprocessor": _pre("NCHW", blending=dict(

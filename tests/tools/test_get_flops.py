@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools/analysis_tools/get_flops.py"
 TSN_TINY = str(REPO / "configs/recognition/tsn/tsn_r18-tiny_1x1x8-synthetic-rgb.py")
 I3D_TINY = str(REPO / "configs/recognition/i3d/i3d_r18-tiny_8x2x1-synthetic-rgb.py")
+UNIFORMER_TINY = str(REPO / "configs/recognition/uniformer/uniformer_xs-tiny_8x2x1-synthetic-rgb.py")
 TSM_K400 = str(REPO / "configs/recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py")
 
 spec = importlib.util.spec_from_file_location("get_flops", TOOL)
@@ -46,6 +48,56 @@ def test_flops_of_a_single_conv_and_fc_are_counted_by_hand():
     # conv: 2 images x 8x8 outputs x 4 channels x 27 multiply-adds; fc: 2 x 4 x 2; 2 FLOPs each
     assert flops == 2 * (2 * 8 * 8 * 4 * 27 + 2 * 4 * 2)
     assert params == 3 * 4 * 9 + 4 + 4 * 2 + 2
+
+
+def test_attention_through_sdpa_is_counted_like_written_out_attention():
+    class SelfAttention(nn.Module):
+        """(1, 1, N, D) tokens -> attention of 2 heads (SDPA, or written out) -> mean."""
+
+        def __init__(self, fused):
+            super().__init__()
+            self.fused = fused
+
+        def forward(self, x, mode, stage):
+            q = x.reshape(1, 2, 12, 8)  # 2 heads, 12 tokens, 8 channels each
+            if self.fused:
+                out = torch.nn.functional.scaled_dot_product_attention(q, q, q)
+            else:
+                out = (q @ q.transpose(-2, -1) * 8 ** -0.5).softmax(-1) @ q
+            return out.mean((2, 3))
+
+    fused, _ = get_flops.count(SelfAttention(True), (1, 1, 2 * 12 * 8))
+    written, _ = get_flops.count(SelfAttention(False), (1, 1, 2 * 12 * 8))
+    # Q @ K^T and P @ V: 2 heads x 12 x 12 x 8 multiply-adds each, 2 FLOPs per multiply-add
+    assert fused == 2 * (2 * 2 * 12 * 12 * 8)
+    assert written == fused
+
+
+def test_counting_on_the_meta_device_equals_the_cpu_count_and_falls_back():
+    from kinetix.config import load_config
+    cfg = load_config(UNIFORMER_TINY)
+    shape = get_flops.input_shape(cfg, None)
+    on_cpu = get_flops.count(get_flops.build(cfg["model"], get_flops.MODELS, "model"), shape)
+    assert get_flops._count_config(cfg, shape) == on_cpu
+    assert on_cpu[0] > 0
+
+    class ReadsValues(nn.Module):
+        """A forward that looks at a value, which the meta device cannot give."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x, mode, stage):
+            return self.fc(x.flatten(1)) if x.sum().item() == 0 else None
+
+    # built on "meta" first: the .item() fails there and the CPU counts it
+    get_flops_build = get_flops.build
+    get_flops.build = lambda *args, **kwargs: ReadsValues()
+    try:
+        assert get_flops._count_config({"model": {}}, (1, 1, 4)) == (2 * 4 * 2, 4 * 2 + 2)
+    finally:
+        get_flops.build = get_flops_build
 
 
 def test_cli_prints_gflops_and_params(capsys):

@@ -7,8 +7,11 @@ crop, ``(frames, 3, H, W)``; for a 3D one (NCTHW) one clip, ``(1, 3, clip_len, H
 layout from the config), ``N C H W`` (2D) or ``N C T H W`` (3D).
 
 FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` over the whole
-forward to the class scores (backbone, neck, head), two per multiply-add; GMACs
+forward to the class scores (backbone, neck, head), two per multiply-add, run on the meta
+device (shapes only: seconds for any model; on the CPU if the forward needs values); GMACs
 (multiply-adds) is the unit MMAction2's get_flops prints as "Flops". Errors are one line.
+Attention through ``scaled_dot_product_attention`` counts its two matrix products
+(``SDPA_FLOPS``: torch's counter knows the GPU kernels but not the CPU one).
 """
 
 from __future__ import annotations
@@ -18,12 +21,24 @@ import sys
 from typing import Any, Sequence
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 import kinetix.engine  # noqa: F401  (registers every type)
 from kinetix.config import apply_cfg_options, load_config, parse_cfg_options
 from kinetix.errors import ConfigError, KinetixError
 from kinetix.registry import MODELS, build
+
+# On the CPU, scaled_dot_product_attention runs this op, which FlopCounterMode (torch 2.13)
+# does not know and would count as 0; count it as torch counts the GPU attention kernels:
+# Q @ K^T and P @ V (the softmax and a mask addition are not counted, as for the math path).
+_aten = torch.ops.aten
+SDPA_FLOPS = {
+    _aten._scaled_dot_product_flash_attention_for_cpu:
+        lambda q, k, v, *args, out_shape=None, **kwargs: sdpa_flop_count(q, k, v),
+    _aten._scaled_dot_product_flash_attention_for_cpu_backward:
+        lambda grad, q, k, v, *args, out_shape=None, **kwargs:
+            sdpa_backward_flop_count(grad, q, k, v),
+}
 
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop", "RandomCrop")
 
@@ -83,14 +98,27 @@ def input_shape(cfg: dict, shape: Sequence[int] | None) -> tuple[int, ...]:
     return (1, 1, 3, clip_len, *hw)
 
 
-def count(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
-    """(FLOPs, parameters) of one forward from inputs to raw class scores."""
-    inputs = torch.zeros(shape)
+def count(model: torch.nn.Module, shape: tuple[int, ...],
+          device: str | torch.device = "cpu") -> tuple[int, int]:
+    """(FLOPs, parameters) of one forward from inputs to raw class scores (``device``: the
+    model's; on "meta" nothing is computed, only shapes, which is all the counter reads)."""
+    inputs = torch.zeros(shape, device=device)
     model.eval()
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=SDPA_FLOPS)
     with torch.no_grad(), counter:
         model(inputs, mode="tensor", stage="head")
     return counter.get_total_flops(), sum(p.numel() for p in model.parameters())
+
+
+def _count_config(cfg: dict, shape: tuple[int, ...]) -> tuple[int, int]:
+    """Count on the meta device (seconds even for a ViT-L on 32 frames, where a CPU forward
+    takes minutes); a model whose forward needs real values there is counted on the CPU."""
+    try:
+        with torch.device("meta"):
+            model = build(cfg["model"], MODELS, "model")
+        return count(model, shape, "meta")
+    except (NotImplementedError, RuntimeError):
+        return count(build(cfg["model"], MODELS, "model"), shape)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,9 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "model" not in cfg:
             raise ConfigError(f"{args.config}: no model")
         shape = input_shape(cfg, args.shape)
-        model = build(cfg["model"], MODELS, "model")
         try:
-            flops, params = count(model, shape)
+            flops, params = _count_config(cfg, shape)
         except RuntimeError as exc:  # a shape the model cannot take
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(f"--shape: the model cannot run on input {shape}: {first}") from None

@@ -45,7 +45,14 @@ CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
 # (depth, width, heads; the head's in_channels to match) and "input" into the sample spec
 # (crop size, clip length). Every layer kind of the full model stays, so the comparison still
 # covers every code path; the full-size model is built separately (on the meta device).
-SMALL: dict[str, dict] = {}
+SMALL: dict[str, dict] = {
+    # One block per stage keeps both kinds (CBlock in stages 1-2, SABlock in 3-4); head_dim 16
+    # gives 2 and 4 heads; 64 px and 4 frames leave 2x4x4 tokens for stage 3's attention.
+    "UniFormer": {"model": {"backbone": {"depth": [1, 1, 1, 1], "embed_dim": [16, 32, 32, 64],
+                                         "head_dim": 16},
+                            "cls_head": {"in_channels": 64}},
+                  "input": {"crop_size": 64, "clip_len": 4}},
+}
 
 
 def prepare(cfg: dict, small: bool = True) -> tuple[dict, dict]:

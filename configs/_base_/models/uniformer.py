@@ -1,0 +1,21 @@
+# UniFormer-S (v1): CBlocks in stages 1-2, self-attention in stages 3-4, 64-dim heads.
+# The -B configs deepen it to depth=[5, 8, 20, 7].
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(
+        type='UniFormer',
+        depth=[3, 4, 8, 3],
+        embed_dim=[64, 128, 320, 512],
+        head_dim=64,
+        drop_path_rate=0.1),
+    cls_head=dict(
+        type='I3DHead',
+        dropout_ratio=0.,
+        num_classes=400,
+        in_channels=512,
+        average_clips='prob'),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[114.75, 114.75, 114.75],
+        std=[57.375, 57.375, 57.375],
+        format_shape='NCTHW'))
