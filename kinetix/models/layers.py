@@ -231,3 +231,22 @@ def apply_train_mode(backbone: nn.Module, mode: bool, frozen_stages: int, norm_e
         for m in backbone.modules():
             if is_norm(m):
                 m.eval()
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero a residual branch for a random subset of the
+    samples and scale the kept ones by ``1 / (1 - drop_prob)`` (mmcv's ``DropPath``)."""
+
+    def __init__(self, drop_prob: float = 0.1) -> None:
+        super().__init__()
+        self.drop_prob = float(drop_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x.div(keep) * mask
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"
