@@ -30,7 +30,7 @@ from torch.utils.checkpoint import checkpoint
 from kinetix.errors import ConfigError
 from kinetix.models.heads import BaseHead
 from kinetix.models.layers import DropPath, build_activation_layer
-from kinetix.models.pretrained import load_matching_weights, read_state_dict
+from kinetix.models.pretrained import read_state_dict
 from kinetix.registry import MODELS
 
 _KEY = "model.backbone"
@@ -39,7 +39,8 @@ _KEY = "model.backbone"
 def _triple(value: int | Sequence[int], key: str) -> tuple[int, int, int]:
     if isinstance(value, int):
         return (value, value, value)
-    if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, int) for v in value):
+    if isinstance(value, (list, tuple)) and len(value) == 3 and \
+            all(isinstance(v, int) for v in value):
         return tuple(value)  # type: ignore[return-value]
     raise ConfigError(f"{key}: expected an int or three ints, got {value!r}")
 
@@ -245,7 +246,8 @@ class PatchEmbed3D(nn.Module):
         super().__init__()
         key = f"{_KEY}.patch_cfg"
         if conv_type != "Conv3d":
-            raise ConfigError(f"{key}.conv_type: MViT embeds patches with 'Conv3d', got {conv_type!r}")
+            raise ConfigError(f"{key}.conv_type: MViT embeds patches with 'Conv3d', "
+                              f"got {conv_type!r}")
         if isinstance(padding, str):
             raise ConfigError(f"{key}.padding: adaptive padding {padding!r} is not supported; "
                               f"give the padding as ints")
@@ -295,10 +297,12 @@ class MViT(nn.Module):
     output scale (or the patch tokens alone with ``output_cls_token=False``)."""
 
     arch_zoo = {
-        "tiny": {"embed_dims": 96, "num_layers": 10, "num_heads": 1, "downscale_indices": [1, 3, 8]},
+        "tiny": {"embed_dims": 96, "num_layers": 10, "num_heads": 1,
+                 "downscale_indices": [1, 3, 8]},
         "small": {"embed_dims": 96, "num_layers": 16, "num_heads": 1,
                   "downscale_indices": [1, 3, 14]},
-        "base": {"embed_dims": 96, "num_layers": 24, "num_heads": 1, "downscale_indices": [2, 5, 21]},
+        "base": {"embed_dims": 96, "num_layers": 24, "num_heads": 1,
+                 "downscale_indices": [2, 5, 21]},
         "large": {"embed_dims": 144, "num_layers": 48, "num_heads": 2,
                   "downscale_indices": [2, 8, 44]},
     }
