@@ -26,6 +26,7 @@ from kinetix.models.c3d import C3D
 from kinetix.models.c2d import C2D
 from kinetix.models.x3d import X3D, X3DHead
 from kinetix.models.uniformer import UniFormer, UniFormerHead
+from kinetix.models.mvit import MViT, MViTHead
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -37,4 +38,5 @@ __all__ = [
     "ResNet3dSlowFast", "ResNet3dSlowOnly", "SlowFastHead",
     "ResNet3dCSN", "Conv2plus1d", "ResNet2Plus1d", "C3D", "C2D", "X3D", "X3DHead",
     "UniFormer", "UniFormerHead",
+    "MViT", "MViTHead",
 ]

@@ -20,7 +20,10 @@ class BaseMiniBatchBlending:
     def __init__(self, num_classes: int, alpha: float = 0.2) -> None:
         self.num_classes = num_classes
         self.alpha = alpha
-        self._beta = torch.distributions.Beta(alpha, alpha)
+        # The Beta's parameters live on the CPU (where lam is drawn) even when the model is
+        # built under another default device (meta, for a full-size build without memory).
+        a = torch.tensor(float(alpha), device="cpu")
+        self._beta = torch.distributions.Beta(a, a)
 
     def _soft(self, labels: torch.Tensor) -> torch.Tensor:
         if labels.dim() == 1 and not labels.is_floating_point():

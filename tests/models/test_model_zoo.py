@@ -257,6 +257,26 @@ ZOO = {
                            dropout_ratio=0.5, average_clips="prob"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 2, 32, 32), (1, 2, 3, 2, 32, 32), "index"),
+    "mvit": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="MViT", arch=dict(embed_dims=8, num_layers=3, num_heads=1,
+                                                  downscale_indices=[1, 2]),
+                           spatial_size=32, temporal_size=4, drop_path_rate=0.2, with_cp=True),
+             cls_head=dict(type="MViTHead", num_classes=NUM_CLASSES, in_channels=32,
+                           label_smooth_eps=0.1, average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
+    "mvit_mean_token": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="MViT", arch=dict(embed_dims=8, num_layers=3, num_heads=1,
+                                                  downscale_indices=[1, 2]),
+                           spatial_size=32, temporal_size=4, use_abs_pos_embed=True,
+                           dim_mul_in_attention=False, with_cls_token=False,
+                           output_cls_token=False),
+             cls_head=dict(type="MViTHead", num_classes=NUM_CLASSES, in_channels=32,
+                           with_cls_token=False, dropout_ratio=0.0, average_clips="score"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
     "tsn_random_batch_augment": (
         {**_tsn(dict(type="ResNet", depth=18, base_channels=8), 64),
          "data_preprocessor": _pre("NCHW", blending=dict(
@@ -319,6 +339,8 @@ def test_train_step_and_predict(name: str) -> None:
     # C3D's backbone ends in its fc6/fc7 layers, so its features are flat vectors.
     feat_dims = 2 if cfg["backbone"]["type"] == "C3D" else len(test_shape) - 1
     for feat in feats if isinstance(feats, (tuple, list)) else (feats,):
+        if isinstance(feat, list):  # MViT's [patch tokens, class token] per scale
+            feat = feat[0]
         assert feat.shape[0] == images
         assert feat.dim() == feat_dims
     if model.cls_head.average_clips == "prob":

@@ -98,6 +98,21 @@ def test_counting_on_the_meta_device_equals_the_cpu_count_and_falls_back():
         assert get_flops._count_config({"model": {}}, (1, 1, 4)) == (2 * 4 * 2, 4 * 2 + 2)
     finally:
         get_flops.build = get_flops_build
+def test_attention_with_a_bias_is_counted_by_hand():
+    import torch
+    import torch.nn.functional as F
+
+    class OneAttention(nn.Module):
+        """Scaled dot-product attention of 6 tokens x 8 channels, 2 heads, with an additive bias
+        (a relative-position bias as MViT passes it), as the CPU's fused kernel would run it."""
+
+        def forward(self, x, mode, stage):
+            q = x.reshape(1, 2, 6, 4)
+            return F.scaled_dot_product_attention(q, q, q, attn_mask=torch.zeros(1, 2, 6, 6))
+
+    flops, _ = get_flops.count(OneAttention(), (1, 1, 48))
+    # q @ k^T and attn @ v: 2 heads x 6 x 6 x 4 multiply-adds each, 2 FLOPs per multiply-add
+    assert flops == 2 * 2 * (2 * 6 * 6 * 4)
 
 
 def test_cli_prints_gflops_and_params(capsys):

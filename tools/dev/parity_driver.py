@@ -52,6 +52,14 @@ SMALL: dict[str, dict] = {
                                          "head_dim": 16},
                             "cls_head": {"in_channels": 64}},
                   "input": {"crop_size": 64, "clip_len": 4}},
+    # MViT: 5 blocks over the 4 scales (a plain block in scales 0 and 1, downscaling blocks
+    # opening scales 1-3), 16 wide; 8 frames at 64 px make a 4 x 16 x 16 token grid, so the
+    # adaptive k/v stride (1, 8, 8) and the relative-position tables keep their real roles.
+    "MViT": {"model": {"backbone": {"arch": {"embed_dims": 16, "num_layers": 5, "num_heads": 1,
+                                             "downscale_indices": [1, 3, 4]},
+                                    "spatial_size": 64, "temporal_size": 8},
+                       "cls_head": {"in_channels": 128}},
+             "input": {"crop_size": 64, "clip_len": 8}},
 }
 
 
@@ -94,7 +102,7 @@ def _no_pretrained(node: Any) -> Any:
             elif key == "pretrained2d":
                 value = False
             elif key == "init_cfg" and _loads_checkpoint(value):
-                value = None
+                continue  # the constructor's default (MMAction2's MViT cannot take None)
             out[key] = _no_pretrained(value)
         return out
     if isinstance(node, (list, tuple)):
