@@ -177,6 +177,27 @@ class ConvModule(nn.Module):
         return x
 
 
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero a residual branch for a random subset of the
+    samples (axis 0) and scale the kept ones by ``1 / (1 - drop_prob)``; the identity in eval."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= drop_prob < 1.0:
+            raise ConfigError(f"drop path rate must be in [0, 1), got {drop_prob}")
+        self.drop_prob = float(drop_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"
+
+
 # ---- initialisers (same defaults as mmcv's, so from-scratch runs are comparable) ----
 
 def kaiming_init(module: nn.Module, mode: str = "fan_out", nonlinearity: str = "relu",
