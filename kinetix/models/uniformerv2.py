@@ -206,7 +206,9 @@ class Transformer(nn.Module):
         t, h, w = grid
         nt, length, c = x.shape
         n = nt // t
-        query = self.temporal_cls_token.expand(n, -1, -1)
+        # A copy, not an expand: a no_grad view of a parameter passed into a module trips
+        # torch's module tracker (FlopCounterMode, in tools/analysis_tools/get_flops.py).
+        query = self.temporal_cls_token.repeat(n, 1, 1)
         j = -1
         for i, block in enumerate(self.resblocks):
             x = block(x, grid)

@@ -18,7 +18,7 @@ import sys
 from typing import Any, Sequence
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 import kinetix.engine  # noqa: F401  (registers every type)
 from kinetix.config import apply_cfg_options, load_config, parse_cfg_options
@@ -83,11 +83,20 @@ def input_shape(cfg: dict, shape: Sequence[int] | None) -> tuple[int, ...]:
     return (1, 1, 3, clip_len, *hw)
 
 
+def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None,
+                         **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+# torch counts scaled_dot_product_attention's GPU kernels only; on the CPU it runs this one.
+_CPU_ATTENTION = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops}
+
+
 def count(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
     """(FLOPs, parameters) of one forward from inputs to raw class scores."""
     inputs = torch.zeros(shape)
     model.eval()
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=_CPU_ATTENTION)
     with torch.no_grad(), counter:
         model(inputs, mode="tensor", stage="head")
     return counter.get_total_flops(), sum(p.numel() for p in model.parameters())
