@@ -27,6 +27,7 @@ from kinetix.models.c2d import C2D
 from kinetix.models.x3d import X3D, X3DHead
 from kinetix.models.uniformer import UniFormer, UniFormerHead
 from kinetix.models.mvit import MViT, MViTHead
+from kinetix.models.uniformerv2 import UniFormerV2
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -39,4 +40,5 @@ __all__ = [
     "ResNet3dCSN", "Conv2plus1d", "ResNet2Plus1d", "C3D", "C2D", "X3D", "X3DHead",
     "UniFormer", "UniFormerHead",
     "MViT", "MViTHead",
+    "UniFormerV2",
 ]

@@ -277,6 +277,20 @@ ZOO = {
                            with_cls_token=False, dropout_ratio=0.0, average_clips="score"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
+    # UniFormerV2 with every optional part on: local MHRA before and after attention,
+    # stochastic depth in the blocks and the decoder, temporal downsampling in the stem.
+    "uniformerv2_lmhra_droppath": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="UniFormerV2", input_resolution=32, patch_size=8, width=32,
+                           layers=3, heads=2, t_size=4, temporal_downsample=True,
+                           no_lmhra=False, double_lmhra=True, return_list=[1, 2], n_layers=2,
+                           n_dim=32, n_head=2, mlp_dropout=[0.5, 0.5],
+                           backbone_drop_path_rate=0.1, drop_path_rate=0.1,
+                           clip_pretrained=False),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           dropout_ratio=0.5, average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
     "tsn_random_batch_augment": (
         {**_tsn(dict(type="ResNet", depth=18, base_channels=8), 64),
          "data_preprocessor": _pre("NCHW", blending=dict(
@@ -336,8 +350,9 @@ def test_train_step_and_predict(name: str) -> None:
     # (a TSM temporal pool halves the frames)
     images = test_shape[0] * test_shape[1] // (2 if getattr(model.backbone, "temporal_pool", False)
                                                else 1)
-    # C3D's backbone ends in its fc6/fc7 layers, so its features are flat vectors.
-    feat_dims = 2 if cfg["backbone"]["type"] == "C3D" else len(test_shape) - 1
+    # C3D's backbone ends in its fc6/fc7 layers, so its features are flat vectors; so are
+    # UniFormerV2's (its decoder's video token).
+    feat_dims = 2 if cfg["backbone"]["type"] in ("C3D", "UniFormerV2") else len(test_shape) - 1
     for feat in feats if isinstance(feats, (tuple, list)) else (feats,):
         if isinstance(feat, list):  # MViT's [patch tokens, class token] per scale
             feat = feat[0]

@@ -60,6 +60,15 @@ SMALL: dict[str, dict] = {
                                     "spatial_size": 64, "temporal_size": 8},
                        "cls_head": {"in_channels": 128}},
              "input": {"crop_size": 64, "clip_len": 8}},
+    # Every shipped config: CLIP blocks (no local MHRA), dpe + decoder on the last blocks.
+    # 32 px in 8 px patches keeps a 4x4 grid for the depthwise 3x3x3 dpe.
+    "UniFormerV2": {
+        "model": {"backbone": {"input_resolution": 32, "patch_size": 8, "width": 32, "layers": 3,
+                               "heads": 2, "t_size": 4, "return_list": [1, 2], "n_layers": 2,
+                               "n_dim": 32, "n_head": 2, "mlp_dropout": [0.5, 0.5]},
+                  "cls_head": {"in_channels": 32}},
+        "input": {"crop_size": 32, "clip_len": 4},
+    },
 }
 
 
