@@ -33,7 +33,7 @@ from kinetix.engine.precision import training_precision
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.skips import LIST_NAMES, SkipLog, report_missing
 from kinetix.engine.trainer import Hook, Trainer
-from kinetix.errors import ConfigError, DataError
+from kinetix.errors import ConfigError, ConfigWarning, DataError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
 from kinetix.utils.imports import import_custom_modules
 
@@ -79,6 +79,9 @@ class Run:
 
 def prepare(opts: RunOptions, mode: str) -> Run:
     """Load and check the config, join the process group, set up the work dir and logs."""
+    # Warnings about the config come before the run folder exists: print them as log
+    # lines now, and copy them into the log file once it is opened.
+    setup_logger(None, keep_early=True)
     cfg = load_config(opts.config)
     apply_cfg_options(cfg, opts.cfg_options)
     # The user's modules register their types; the check below looks those up.
@@ -251,7 +254,7 @@ def _build_hook(cfg: Any, key_path: str) -> Hook | None:
     custom = key_path.startswith("custom_hooks")
     if custom and isinstance(cfg.get("type"), str) and cfg["type"] not in HOOKS:
         warnings.warn(f"{unknown_type_message(cfg['type'], f'{key_path}.type', HOOKS)}; this hook is "
-                      f"skipped", stacklevel=2)
+                      f"skipped", ConfigWarning, stacklevel=2)
         return None
     hook = build(cfg, HOOKS, key_path)
     if hook is None:
@@ -263,7 +266,7 @@ def _build_hook(cfg: Any, key_path: str) -> Hook | None:
                    f"kinetix.engine.Hook and use before_train/before_epoch/after_step/after_epoch/after_train")
         if not custom:
             raise ConfigError(message)
-        warnings.warn(f"{message}; this hook is skipped", stacklevel=2)
+        warnings.warn(f"{message}; this hook is skipped", ConfigWarning, stacklevel=2)
         return None
     if priority is not None:
         if isinstance(priority, str) and priority.upper() in PRIORITIES:
