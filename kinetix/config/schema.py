@@ -35,6 +35,8 @@ ENGINE_KEYS: dict[str, Any] = {
     # kinetix's own: the decoder of every video Init transform that names no
     # `backend` ('pyav', the default; 'torchcodec'; 'decord'): see data/video_backends.py.
     "video_backend": str | None,
+    # Where scalars go (scalars.json, TensorBoard, W&B): see engine/vis_backends.py.
+    "visualizer": dict | None,
 }
 
 # Sections whose keys are all optional, so that a dotted --cfg-options key may
@@ -44,6 +46,6 @@ OPTIONAL_SECTIONS = frozenset({"randomness", "env_cfg", "auto_scale_lr", "custom
                                "default_hooks", "train_cfg", "val_cfg", "test_cfg"})
 
 # Top-level keys of mmengine configs that kinetix accepts and ignores (with a warning).
-MMENGINE_ONLY_KEYS = ("log_processor", "visualizer", "vis_backends", "log_level", "launcher",
+MMENGINE_ONLY_KEYS = ("log_processor", "log_level", "launcher",
                       "experiment_name", "model_wrapper_cfg", "strategy",
                       "compile", "cfg")

@@ -15,6 +15,7 @@ import tempfile
 from typing import Any
 
 from kinetix.config.schema import ENGINE_KEYS, MMENGINE_ONLY_KEYS
+from kinetix.engine.vis_backends import check_visualizer
 from kinetix.errors import ConfigError, warn_config
 from kinetix.registry import (DATASETS, HOOKS, LOOPS, METRICS, MODELS, OPTIMIZERS, SAMPLERS,
                               SCHEDULERS, check_types, check_value)
@@ -84,6 +85,7 @@ def check_config(cfg: dict, mode: str) -> None:
     check_types(train_loop_cfg(cfg), LOOPS, "train_cfg")
     for name in ("val_cfg", "test_cfg"):
         check_types(cfg.get(name), LOOPS, name)
+    check_visualizer(cfg.get("visualizer"))
     warn_mmengine_only(cfg)
 
 

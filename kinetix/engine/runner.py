@@ -27,12 +27,13 @@ from kinetix.engine.config_check import check_config, check_output_dir, check_ou
 from kinetix.engine.env import init_distributed, resolve_seed, select_device, set_random_seed
 from kinetix.engine.hooks import PRIORITIES, ValidationHook
 from kinetix.engine.inference import Predictions, predict
-from kinetix.engine.logs import ScalarWriter, format_line, get_logger, setup_logger
+from kinetix.engine.logs import format_line, get_logger, setup_logger
 from kinetix.engine.optim import build_optimizer
 from kinetix.engine.precision import training_precision
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.skips import LIST_NAMES, SkipLog, report_missing
 from kinetix.engine.trainer import Hook, Trainer
+from kinetix.engine.vis_backends import build_visualizer
 from kinetix.errors import ConfigError, ConfigWarning, DataError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
 from kinetix.utils.imports import import_custom_modules
@@ -318,10 +319,12 @@ def train(opts: RunOptions) -> None:
     schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=len(train_loader))
     amp = training_precision(cfg["optim_wrapper"], opts.amp, run.device)
     logger.info(f"Precision: {amp.note}")
+    visualizer = build_visualizer(cfg.get("visualizer"), run.run_dir)
+    visualizer.add_config(config_text(run.cfg))
     trainer = Trainer(model=wrap_distributed(model, run.device), optimizer=optimizer,
                       train_loader=train_loader, max_epochs=loop.get("max_epochs"), max_iters=loop.get("max_iters"),
                       lr_schedule=schedule, hooks=_hooks(cfg, validation), device=run.device,
-                      work_dir=run.work_dir, scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
+                      work_dir=run.work_dir, scalars=visualizer,
                       meta=_checkpoint_meta(run.cfg, opts, seed),
                       clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp,
                       accumulative_counts=cfg["optim_wrapper"].get("accumulative_counts", 1),
@@ -332,7 +335,10 @@ def train(opts: RunOptions) -> None:
         logger.info(f"Resumed from {resume_path} at epoch {trainer.epoch}, iteration {trainer.iter}"
                     + (f" ({trainer.batches_done} batches into epoch {trainer.epoch + 1})"
                        if trainer.batches_done else ""))
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        visualizer.close()
     logger.info(f"Training done: {trainer.epoch} epochs, {trainer.iter} iterations, work dir {run.work_dir}")
     keep_config(run, opts)
 
