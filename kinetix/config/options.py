@@ -68,7 +68,7 @@ def parse_value(text: str) -> Any:
         return [parse_value(item) for item in _split(text[1:-1])]
     # Only commas outside brackets make a list; `{'a':[1,2]}` (a dict, which --cfg-options does
     # not parse) stays one text value rather than recursing on itself.
-    if "," in text and len(items := _split(text)) > 1:
+    if "," in text and (items := _split(text)) != [text]:
         return [parse_value(item) for item in items]
     return _parse_scalar(text)
 
