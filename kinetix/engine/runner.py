@@ -30,6 +30,7 @@ from kinetix.engine.inference import Predictions, predict
 from kinetix.engine.logs import format_line, get_logger, setup_logger
 from kinetix.engine.optim import build_optimizer
 from kinetix.engine.precision import training_precision
+from kinetix.engine.progress import training_progress
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.skips import LIST_NAMES, SkipLog, report_missing
 from kinetix.engine.trainer import Hook, Trainer
@@ -336,7 +337,9 @@ def train(opts: RunOptions) -> None:
                     + (f" ({trainer.batches_done} batches into epoch {trainer.epoch + 1})"
                        if trainer.batches_done else ""))
     try:
-        trainer.train()
+        with training_progress(trainer.hooks) as hooks:  # a bar when stderr is a terminal
+            trainer.hooks = hooks
+            trainer.train()
     finally:
         visualizer.close()
     logger.info(f"Training done: {trainer.epoch} epochs, {trainer.iter} iterations, work dir {run.work_dir}")

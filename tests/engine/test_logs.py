@@ -23,6 +23,7 @@ def test_config_warning_is_one_log_line(synthetic_options, tmp_path):
     output = done.stdout + done.stderr
     assert [line for line in output.splitlines() if "log_level" in line and LINE.match(line)], output[-3000:]
     assert sum("log_level" in line for line in output.splitlines()) == 1
+    assert "%|" not in output and "\r" not in output  # no progress bar where no terminal watches
     assert "UserWarning" not in output and "config_check.py" not in output and "warn_mmengine_only" not in output
     # The log file opens after the config is checked; the warning is copied into it.
     log = next((tmp_path / "work").glob("*/*.log")).read_text().splitlines()
