@@ -21,35 +21,13 @@ from pathlib import Path
 from kinetix.config import apply_cfg_options, load_config
 from kinetix.config.options import parse_cfg_options
 from kinetix.data import build_dataset
-from kinetix.data.decoding import UndecodableVideoError, VideoInit
-from kinetix.data.video_backends import open_video
+from kinetix.data.decoding import VideoInit
+from kinetix.data.video_check import check_video
 from kinetix.errors import KinetixError
 from kinetix.utils.imports import import_custom_modules
 from kinetix.utils.progress import progress_bar
 
 SPLITS = ("train", "val", "test")
-_CHUNK = 32  # frames asked of the reader at a time: memory stays small on long videos
-
-
-def check_video(job: tuple[str, str]) -> tuple[str, str | None]:
-    """(path, None) when every frame of ``path`` decodes with ``backend``; else (path, why)."""
-    path, backend = job
-    reader = None
-    try:
-        reader = open_video(path, backend=backend)
-        total = reader.total_frames
-        if total < 1:
-            return path, "no frames"
-        for start in range(0, total, _CHUNK):
-            reader.get_frames(list(range(start, min(start + _CHUNK, total))))
-        return path, None
-    except UndecodableVideoError as exc:
-        return path, exc.reason
-    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, the video is bad
-        return path, " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-    finally:
-        if reader is not None and hasattr(reader, "close"):
-            reader.close()
 
 
 def _videos_of(cfg: dict, split: str) -> tuple[list[str], list[tuple[str, str]], str] | None:
