@@ -53,7 +53,8 @@ def setup_logger(log_file: Path | None, keep_early: bool = False) -> logging.Log
     logger.propagate = False
     # Before the process group exists (keep_early), the launcher's RANK says who we are.
     rank = int(os.environ.get("RANK", "0") or 0) if keep_early else get_rank()
-    logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    # Early lines (config warnings) are the same on every rank: rank 0 says them once.
+    logger.setLevel(logging.INFO if rank == 0 else logging.ERROR if keep_early else logging.WARNING)
     # Other ranks print only warnings and errors; say whose they are, since the
     # launcher interleaves every rank's output.
     who = f"[rank {rank}] " if rank else ""
@@ -78,6 +79,7 @@ def setup_logger(log_file: Path | None, keep_early: bool = False) -> logging.Log
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.handlers = logger.handlers
     warnings_logger.propagate = False
+    warnings_logger.setLevel(max(logger.level, logging.WARNING))
     return logger
 
 

@@ -28,3 +28,24 @@ def test_config_warning_is_one_log_line(synthetic_options, tmp_path):
     # The log file opens after the config is checked; the warning is copied into it.
     log = next((tmp_path / "work").glob("*/*.log")).read_text().splitlines()
     assert LINE.match(log[0]), log[:3]
+
+
+def test_early_config_warnings_once_per_job_and_kept_for_the_log_file(tmp_path, monkeypatch, capsys):
+    import logging
+    import warnings
+
+    from kinetix.engine.logs import setup_logger
+    from kinetix.errors import warn_config
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        monkeypatch.setenv("RANK", "1")  # before the process group exists, the launcher's word
+        setup_logger(None, keep_early=True)
+        warn_config("a.b", "said by rank 0 only")
+        assert capsys.readouterr().out == ""
+        monkeypatch.setenv("RANK", "0")
+        setup_logger(None, keep_early=True)
+        warn_config("a.c", "kept")
+        assert capsys.readouterr().out.endswith(" - kinetix - WARNING - config: a.c: kept\n")
+        setup_logger(tmp_path / "run.log")
+        assert (tmp_path / "run.log").read_text().endswith(" - kinetix - WARNING - config: a.c: kept\n")
+    logging.captureWarnings(False)
