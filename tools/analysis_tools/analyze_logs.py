@@ -206,7 +206,9 @@ def plot_curve(args: argparse.Namespace) -> None:
     for ax, key, per_run in zip(axes[:, 0], args.keys, series):
         for i, (run, (mode, x, y)) in enumerate(zip(runs, per_run)):
             style = dict(marker="o", markersize=4) if mode == "val" or len(x) < 30 else {}
-            ax.plot(x, y, color=colours[i % len(colours)], linewidth=1.6, label=run.label, **style)
+            # Dashes as well as colours: runs with equal values (a shared lr schedule) stay visible.
+            ax.plot(x, y, color=colours[i % len(colours)], linestyle=("-", "--", "-.", ":")[i % 4],
+                    linewidth=1.8, label=run.label, **style)
         ax.set_ylabel(key + (" (val)" if per_run[0][0] == "val" else ""), fontsize=11)
         ax.grid(True, alpha=0.3)
         ax.tick_params(labelsize=10)
