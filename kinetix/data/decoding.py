@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from kinetix.data.packet_index import INDEX_CACHE, TruncatedVideo, build_index
-from kinetix.errors import ConfigError, DataError
+from kinetix.errors import ConfigError, ConfigWarning, DataError
 from kinetix.registry import TRANSFORMS
 
 
@@ -388,7 +388,7 @@ def _check_io_backend(type_name: str, io_backend: str, extra: dict) -> None:
                           f"(use one of {', '.join(_SUPPORTED_IO)})")
     if extra:
         warnings.warn(f"{type_name}: ignoring file-client arguments {sorted(extra)} "
-                      f"(kinetix reads files directly)", stacklevel=3)
+                      f"(kinetix reads files directly)", ConfigWarning, stacklevel=3)
 
 
 class VideoInit:

@@ -10,14 +10,13 @@ precision; :mod:`kinetix.engine.precision` decides what the device runs.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from kinetix.engine.precision import parse_amp_options
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, warn_config
 from kinetix.registry import OPTIMIZERS, build
 
 for _cls in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
@@ -82,7 +81,7 @@ def _param_groups(model: nn.Module, opt_cfg: dict, paramwise: dict, tsm: bool) -
     known = {"norm_decay_mult", "bias_decay_mult", "bias_lr_mult", "fc_lr5", "custom_keys"}
     for key in paramwise:
         if key not in known:
-            warnings.warn(f"optim_wrapper.paramwise_cfg.{key} is not honoured by kinetix", stacklevel=2)
+            warn_config(f"optim_wrapper.paramwise_cfg.{key}", "not honoured by kinetix; ignored")
     fc_lr5 = tsm and paramwise.get("fc_lr5", True)
     custom = paramwise.get("custom_keys", {})
     groups: list[dict[str, Any]] = []

@@ -27,14 +27,16 @@ from kinetix.engine.config_check import check_config, check_output_dir, check_ou
 from kinetix.engine.env import init_distributed, resolve_seed, select_device, set_random_seed
 from kinetix.engine.hooks import PRIORITIES, ValidationHook
 from kinetix.engine.inference import Predictions, predict
-from kinetix.engine.logs import ScalarWriter, format_line, get_logger, setup_logger
+from kinetix.engine.logs import format_line, get_logger, setup_logger
 from kinetix.engine.optim import build_optimizer
 from kinetix.engine.precision import training_precision
+from kinetix.engine.progress import training_progress
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.skips import LIST_NAMES, SkipLog, report_missing
 from kinetix.engine.speed import compile_model, compile_options, to_channels_last, use_channels_last
 from kinetix.engine.trainer import Hook, Trainer
-from kinetix.errors import ConfigError, DataError
+from kinetix.engine.vis_backends import build_visualizer
+from kinetix.errors import ConfigError, ConfigWarning, DataError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
 from kinetix.utils.imports import import_custom_modules
 
@@ -80,6 +82,9 @@ class Run:
 
 def prepare(opts: RunOptions, mode: str) -> Run:
     """Load and check the config, join the process group, set up the work dir and logs."""
+    # Warnings about the config come before the run folder exists: print them as log
+    # lines now, and copy them into the log file once it is opened.
+    setup_logger(None, keep_early=True)
     cfg = load_config(opts.config)
     apply_cfg_options(cfg, opts.cfg_options)
     # The user's modules register their types; the check below looks those up.
@@ -263,7 +268,7 @@ def _build_hook(cfg: Any, key_path: str) -> Hook | None:
     custom = key_path.startswith("custom_hooks")
     if custom and isinstance(cfg.get("type"), str) and cfg["type"] not in HOOKS:
         warnings.warn(f"{unknown_type_message(cfg['type'], f'{key_path}.type', HOOKS)}; this hook is "
-                      f"skipped", stacklevel=2)
+                      f"skipped", ConfigWarning, stacklevel=2)
         return None
     hook = build(cfg, HOOKS, key_path)
     if hook is None:
@@ -275,7 +280,7 @@ def _build_hook(cfg: Any, key_path: str) -> Hook | None:
                    f"kinetix.engine.Hook and use before_train/before_epoch/after_step/after_epoch/after_train")
         if not custom:
             raise ConfigError(message)
-        warnings.warn(f"{message}; this hook is skipped", stacklevel=2)
+        warnings.warn(f"{message}; this hook is skipped", ConfigWarning, stacklevel=2)
         return None
     if priority is not None:
         if isinstance(priority, str) and priority.upper() in PRIORITIES:
@@ -332,10 +337,12 @@ def train(opts: RunOptions) -> None:
     amp = training_precision(cfg["optim_wrapper"], opts.amp, run.device)
     logger.info(f"Precision: {amp.note}")
     speed_up(model, cfg, run.device)
+    visualizer = build_visualizer(cfg.get("visualizer"), run.run_dir)
+    visualizer.add_config(config_text(run.cfg))
     trainer = Trainer(model=wrap_distributed(model, run.device), optimizer=optimizer,
                       train_loader=train_loader, max_epochs=loop.get("max_epochs"), max_iters=loop.get("max_iters"),
                       lr_schedule=schedule, hooks=_hooks(cfg, validation), device=run.device,
-                      work_dir=run.work_dir, scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
+                      work_dir=run.work_dir, scalars=visualizer,
                       meta=_checkpoint_meta(run.cfg, opts, seed),
                       clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp,
                       accumulative_counts=cfg["optim_wrapper"].get("accumulative_counts", 1),
@@ -346,7 +353,12 @@ def train(opts: RunOptions) -> None:
         logger.info(f"Resumed from {resume_path} at epoch {trainer.epoch}, iteration {trainer.iter}"
                     + (f" ({trainer.batches_done} batches into epoch {trainer.epoch + 1})"
                        if trainer.batches_done else ""))
-    trainer.train()
+    try:
+        with training_progress(trainer.hooks) as hooks:  # a bar when stderr is a terminal
+            trainer.hooks = hooks
+            trainer.train()
+    finally:
+        visualizer.close()
     logger.info(f"Training done: {trainer.epoch} epochs, {trainer.iter} iterations, work dir {run.work_dir}")
     keep_config(run, opts)
 
