@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from kinetix.engine.inference import Predictions, Skip
-from kinetix.engine.runner import _dump_records
+from kinetix.engine.results import dump_records as _dump_records
 
 
 def test_per_view_scores_get_one_label_per_view_and_skips_keep_the_shape():
