@@ -32,14 +32,6 @@ PRIORITIES = {"HIGHEST": 0, "VERY_HIGH": 10, "HIGH": 30, "ABOVE_NORMAL": 40, "NO
               "BELOW_NORMAL": 60, "LOW": 70, "VERY_LOW": 90, "LOWEST": 100}
 
 
-@HOOKS.register
-def VisualizationHook(**kwargs: Any) -> None:
-    """mmengine's; test-time pictures come from ``test.py --show-dir`` instead."""
-    warnings.warn("default_hooks.visualization (VisualizationHook) is ignored; use "
-                  "tools/test.py --show-dir/--show", stacklevel=2)
-    return None
-
-
 def _warn_ignored(owner: str, ignored: dict[str, Any]) -> None:
     for key in ignored:
         warnings.warn(f"{owner}.{key} is not honoured by kinetix; ignored", stacklevel=3)

@@ -9,6 +9,7 @@ has NaN (a skipped sample's scores): NaN is not JSON.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -80,8 +81,8 @@ def load_dump(path: str | os.PathLike) -> list[dict[str, Any]]:
                 records = json.load(f)
         else:
             with open(path, "rb") as f:
-                records = pickle.load(f)
-    except (pickle.UnpicklingError, json.JSONDecodeError, EOFError, UnicodeDecodeError, ValueError,
+                records = _DumpUnpickler(f).load()
+    except (pickle.UnpicklingError, RuntimeError, json.JSONDecodeError, EOFError, UnicodeDecodeError, ValueError,
             AttributeError, ModuleNotFoundError, ImportError) as exc:
         kind = "JSON" if path.endswith(".json") else "pickle"
         raise DataError(f"{path}: not a readable {kind} of predictions ({type(exc).__name__}: {exc})") from None
@@ -111,3 +112,24 @@ def records_to_arrays(records: list[dict[str, Any]], where: str) -> tuple[np.nda
 
 def _array(value: Any) -> Any:
     return value.numpy() if isinstance(value, torch.Tensor) else value
+
+
+def _safe_load_from_bytes(data: bytes) -> Any:
+    # torch pickles a tensor's storage as torch.save bytes; read them without running code.
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+class _DumpUnpickler(pickle.Unpickler):
+    """Unpickles tensors, arrays and plain containers only: a dump from elsewhere cannot run code."""
+
+    ALLOWED = {("torch._utils", "_rebuild_tensor_v2"), ("collections", "OrderedDict"),
+               ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("torch", "Size")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("torch.storage", "_load_from_bytes"):
+            return _safe_load_from_bytes
+        if (module, name) in self.ALLOWED or (module == "torch" and name.endswith("Storage")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it holds a {module}.{name}, which a predictions dump does not")

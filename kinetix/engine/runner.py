@@ -26,6 +26,7 @@ from kinetix.engine.config_check import check_config, check_output_dir, check_ou
 from kinetix.engine.env import init_distributed, resolve_seed, select_device, set_random_seed
 from kinetix.engine.hooks import PRIORITIES, ValidationHook
 from kinetix.engine.inference import Predictions, predict
+from kinetix.engine.labels import class_names
 from kinetix.engine.logs import ScalarWriter, format_line, get_logger, setup_logger
 from kinetix.engine.optim import build_optimizer
 from kinetix.engine.precision import training_precision
@@ -33,6 +34,7 @@ from kinetix.engine.results import DUMP_SUFFIXES, dump_records, encode
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.skips import LIST_NAMES, SkipLog, report_missing
 from kinetix.engine.trainer import Hook, Trainer
+from kinetix.engine.visualize import ValidationPictures, pipeline_rows
 from kinetix.errors import ConfigError, DataError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
 from kinetix.utils.imports import import_custom_modules
@@ -315,9 +317,14 @@ def train(opts: RunOptions) -> None:
     schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=len(train_loader))
     amp = training_precision(cfg["optim_wrapper"], opts.amp, run.device)
     logger.info(f"Precision: {amp.note}")
+    hooks = _hooks(cfg, validation)
+    for hook in hooks:
+        if isinstance(hook, ValidationPictures) and validation is not None:
+            hook.setup(run.run_dir, class_names(cfg, "val")[0],
+                       pipeline_rows((cfg["val_dataloader"].get("dataset") or {}).get("pipeline")))
     trainer = Trainer(model=wrap_distributed(model, run.device), optimizer=optimizer,
                       train_loader=train_loader, max_epochs=loop.get("max_epochs"), max_iters=loop.get("max_iters"),
-                      lr_schedule=schedule, hooks=_hooks(cfg, validation), device=run.device,
+                      lr_schedule=schedule, hooks=hooks, device=run.device,
                       work_dir=run.work_dir, scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
                       meta=_checkpoint_meta(run.cfg, opts, seed),
                       clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp,
@@ -351,7 +358,9 @@ def _resume_checkpoint(opts: RunOptions, cfg: dict, work_dir: Path) -> tuple[str
 
 def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer) -> dict[str, float]:
     # The trainer's skip log: a video is warned about once per run, in training or validation.
-    preds = predict(model, loader, run.device, skip_log=trainer.skip_log)
+    pictures = next((h for h in trainer.hooks if isinstance(h, ValidationPictures)), None)
+    preds = predict(model, loader, run.device, skip_log=trainer.skip_log,
+                    on_batch=pictures.on_batch(trainer) if pictures is not None else None)
     results = compute_metrics(metrics, preds)
     n = len(loader)
     where = f"Epoch(val) [{trainer.epoch}]" if trainer.by_epoch else f"Iter(val) [{trainer.iter}]"
@@ -423,8 +432,7 @@ def test(opts: RunOptions) -> dict[str, float]:
 
 
 def _test_visualizer(cfg: dict, opts: RunOptions) -> Any:
-    from kinetix.engine.labels import class_names
-    from kinetix.engine.visualize import Visualizer, pipeline_rows
+    from kinetix.engine.visualize import Visualizer
     classes, source = class_names(cfg, "test")
     get_logger().info(f"--show-dir/--show: class names from {source}" if classes else f"--show-dir/--show: {source}")
     dataset = cfg["test_dataloader"].get("dataset") or {}

@@ -14,13 +14,17 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from kinetix.dist import get_rank
 from kinetix.engine.drawing import Caption, contact_sheet, gif_frames, sample_views, save_gif
 from kinetix.engine.labels import name_of
+from kinetix.engine.trainer import Hook
+from kinetix.errors import ConfigError
+from kinetix.registry import HOOKS
 
 TOP_K = 5
 # Transforms that stack several spatial crops of every frame (crop-major).
@@ -142,3 +146,41 @@ class Visualizer:
         plt.tight_layout()
         plt.pause(self.wait_time)
         plt.clf()
+
+
+class ValidationPictures(Hook):
+    """Pictures of every ``interval``-th validation sample, after each validation pass.
+
+    Built by ``default_hooks.visualization=dict(type='VisualizationHook', enable=True,
+    interval=N)``, as MMAction2 names it. The pictures go to ``out_dir``, by default
+    the run's ``vis_data/vis_image`` folder (where MMAction2's LocalVisBackend puts
+    them), named ``<index>_<video>_<epoch>``. The runner calls :meth:`setup` with
+    what it knows of the validation set, and passes :meth:`on_batch` to validation.
+    """
+
+    def __init__(self, interval: int, show: bool, wait_time: float, out_dir: str | None) -> None:
+        self.interval, self.show, self.wait_time, self.out_dir = interval, show, wait_time, out_dir
+        self.visualizer: Visualizer | None = None
+
+    def setup(self, run_dir: Path, classes: Sequence[str] | None, rows: int) -> None:
+        if get_rank() != 0:  # rank 0 draws its own shard; the others would write the same names
+            return
+        self.visualizer = Visualizer(self.out_dir or run_dir / "vis_data" / "vis_image", self.show,
+                                     self.interval, self.wait_time, classes, rows)
+
+    def on_batch(self, trainer: Any) -> Callable[[dict, torch.Tensor], None] | None:
+        if self.visualizer is None:
+            return None
+        self.visualizer.reset(f"_{trainer.epoch if trainer.by_epoch else trainer.iter}")
+        return self.visualizer
+
+
+@HOOKS.register
+def VisualizationHook(enable: bool = False, interval: int = 5000, show: bool = False, wait_time: float = 0.1,
+                      out_dir: str | None = None, **ignored: Any) -> ValidationPictures | None:
+    """MMAction2's switch for pictures of validation samples; off (``enable=False``) builds nothing."""
+    for key in ignored:
+        warnings.warn(f"default_hooks.visualization.{key} is not honoured by kinetix; ignored", stacklevel=2)
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ConfigError(f"default_hooks.visualization.interval: expected a positive int, got {interval!r}")
+    return ValidationPictures(interval, show, wait_time, out_dir) if enable else None
