@@ -34,7 +34,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> dict[str, float]:
+    """Returns the seconds each stage took."""
     import torch
 
     from kinetix.apis import inference_recognizer, init_recognizer
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> None:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: this machine has no CUDA device; use --device cpu")
     checkpoint = None if args.checkpoint.lower() == "none" else args.checkpoint
+    times, start = {}, time.perf_counter()
     model = init_recognizer(args.config, checkpoint, device, parse_cfg_options(args.cfg_options))
     num_classes = getattr(getattr(model, "cls_head", None), "num_classes", None)
     if isinstance(num_classes, int):
@@ -61,7 +63,9 @@ def run(args: argparse.Namespace) -> None:
         count = len([f for f in os.listdir(video) if f.lower().endswith((".jpg", ".jpeg", ".png"))])
         video = dict(frame_dir=video, total_frames=count, start_index=1, filename_tmpl="img_{:05}.jpg",
                      modality="RGB", label=-1)
+    times["model"], start = time.perf_counter() - start, time.perf_counter()
     result = inference_recognizer(model, video)
+    times["inference"], start = time.perf_counter() - start, time.perf_counter()
     top5 = [(labels[i] if i < len(labels) else str(i), score) for i, score in result.topk(5)]
     print("The top-5 labels with corresponding scores are:")
     for name, score in top5:
@@ -71,7 +75,9 @@ def run(args: argparse.Namespace) -> None:
         lines = [f"{name}: {score:.2f}" for name, score in top5]
         write_video(list(frames_with_text(frames, lines, args.font_scale, args.font_color)),
                     args.out_filename, fps or args.fps)
-        print(f"Wrote {args.out_filename} ({len(frames)} frames)")
+        print(f"Wrote {args.out_filename} ({len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]})")
+        times["writing"] = time.perf_counter() - start
+    return times
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,11 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     from kinetix.errors import KinetixError
     try:
-        run(args)
+        times = run(args)
     except KinetixError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    print(f"Done in {time.perf_counter() - start:.2f} s")
+    stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in times.items())
+    print(f"Done in {time.perf_counter() - start:.2f} s ({stages})")
     return 0
 
 
