@@ -184,9 +184,9 @@ def contact_sheet(views: Sequence[np.ndarray], caption: Caption, row_names: Sequ
     h, w = shown[0].shape[1:3]
     cols = min(MAX_COLS, max(len(v) for v in shown))
     scale = min(max(MIN_THUMB / h, 1.0), MAX_THUMB / h) if h < MIN_THUMB or h > MAX_THUMB else 1.0
-    scale = min(scale, (MAX_SHEET_WIDTH - PAD * (cols + 1)) / (cols * w))
-    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
     label_w = 0 if len(views) == 1 else 64
+    scale = min(scale, (MAX_SHEET_WIDTH - label_w - PAD * (cols + 2)) / (cols * w))
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
     width = max(label_w + 2 * PAD + cols * (tw + PAD), 480)
     grid = Image.new("RGB", (width, PAD + len(shown) * (th + PAD) + (24 if len(views) > len(shown) else 0)), PAPER)
     draw, small = ImageDraw.Draw(grid), font(13)

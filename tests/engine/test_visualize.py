@@ -119,3 +119,15 @@ def test_visualization_hook_switch(tmp_path):
         ["000000_v0_2.png", "000003_v3_2.png"]
     with pytest.raises(ConfigError, match="default_hooks.visualization.interval"):
         VisualizationHook(enable=True, interval=0)
+
+
+def test_show_with_a_display_shows_each_sheet_for_wait_time(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    monkeypatch.setenv("DISPLAY", ":0")
+    pauses = []
+    monkeypatch.setattr(plt, "pause", pauses.append)
+    vis = Visualizer(None, show=True, interval=2, wait_time=0.7)
+    vis(_batch(3), torch.rand(3, 3))
+    assert pauses == [0.7, 0.7] and not list(tmp_path.iterdir())  # shown, nothing written
