@@ -117,7 +117,12 @@ def _pick(n: int, k: int) -> list[int]:
 def _banner(caption: Caption, width: int, size: int) -> Image.Image:
     big, small = font(size + 2), font(size - 2)
     verdict = {None: "PREDICTION", True: "CORRECT", False: "WRONG"}[caption.correct]
-    lines = [(f"{verdict}" + (f"   ground truth: {', '.join(caption.truth)}" if caption.truth else ""), big)]
+    truth = f"ground truth: {', '.join(caption.truth)}" if caption.truth else ""
+    # Short names share the verdict's line; long ones (Kinetics has some) get a line of their own.
+    if truth and big.getlength(f"{verdict}   {truth}") <= width - 2 * PAD:
+        lines = [(f"{verdict}   {truth}", big)]
+    else:
+        lines = [(verdict, big)] + ([(truth, font(size))] if truth else [])
     if caption.title:
         lines.append((caption.title, small))
     lines += [(note, small) for note in caption.notes]
@@ -211,7 +216,7 @@ def gif_frames(frames: np.ndarray, caption: Caption, max_frames: int = 64) -> li
     scale = max(MIN_GIF_SIDE / min(h, w), 1.0)
     scale = min(scale, 640 / max(h, w)) if max(h, w) * scale > 640 else scale
     fw, fh = round(w * scale), round(h * scale)
-    width = max(fw, 360)
+    width = max(fw, 480)
     size = _text_size(width)
     banner, top = _banner(caption, width, size), _top_list(caption, width, size)
     picks = _pick(len(frames), max_frames)
