@@ -1,6 +1,5 @@
 """The pictures work with the test pipeline of every shipped recognition config, unchanged."""
 
-import time
 from pathlib import Path
 
 import pytest
