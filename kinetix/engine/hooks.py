@@ -31,14 +31,6 @@ PRIORITIES = {"HIGHEST": 0, "VERY_HIGH": 10, "HIGH": 30, "ABOVE_NORMAL": 40, "NO
               "BELOW_NORMAL": 60, "LOW": 70, "VERY_LOW": 90, "LOWEST": 100}
 
 
-@HOOKS.register
-def VisualizationHook(**kwargs: Any) -> None:
-    """mmengine's; test-time pictures come from ``test.py --show-dir`` instead."""
-    warn_config("default_hooks.visualization", "VisualizationHook is ignored; use tools/test.py "
-                "--show-dir/--show")
-    return None
-
-
 def _warn_ignored(owner: str, ignored: dict[str, Any]) -> None:
     for key in ignored:
         warn_config(f"{owner}.{key}", "not honoured by kinetix; ignored", stacklevel=3)

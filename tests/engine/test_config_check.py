@@ -96,12 +96,13 @@ def test_iteration_based_loops_are_built():
         build(train_loop_cfg(cfg), LOOPS, "train_cfg")
 
 
-def test_visualization_hook_is_accepted_with_a_warning():
+def test_visualization_hook_off_builds_nothing_and_on_draws_validation():
     from kinetix.engine.hooks import CheckpointHook, LoggerHook, SyncBuffersHook
     from kinetix.engine.runner import _hooks
+    from kinetix.engine.visualize import ValidationPictures
     cfg = load_config(SYNTHETIC[0])
     cfg["default_hooks"]["visualization"] = dict(type="VisualizationHook", enable=False)
     check_config(cfg, "train")
-    with pytest.warns(UserWarning, match="VisualizationHook"):
-        hooks = _hooks(cfg, None)
-    assert [type(h) for h in hooks] == [SyncBuffersHook, LoggerHook, CheckpointHook]
+    assert [type(h) for h in _hooks(cfg, None)] == [SyncBuffersHook, LoggerHook, CheckpointHook]
+    cfg["default_hooks"]["visualization"] = dict(type="VisualizationHook", enable=True, interval=10)
+    assert ValidationPictures in [type(h) for h in _hooks(cfg, None)]
