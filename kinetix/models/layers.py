@@ -40,6 +40,8 @@ _NORM_TYPES: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "IN1d": (nn.InstanceNorm1d, "in"),
     "IN2d": (nn.InstanceNorm2d, "in"),
     "IN3d": (nn.InstanceNorm3d, "in"),
+    # Over the last axis: transformers keep channels last.
+    "LN": (nn.LayerNorm, "ln"),
 }
 
 _ACT_TYPES: dict[str, type[nn.Module]] = {
@@ -231,3 +233,23 @@ def apply_train_mode(backbone: nn.Module, mode: bool, frozen_stages: int, norm_e
         for m in backbone.modules():
             if is_norm(m):
                 m.eval()
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero a residual branch for a random ``drop_prob`` of
+    the samples and scale the rest by ``1 / (1 - drop_prob)``; the identity in eval."""
+
+    def __init__(self, drop_prob: float = 0.1) -> None:
+        super().__init__()
+        self.drop_prob = float(drop_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        # One draw per sample, broadcast over every other axis.
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"

@@ -45,7 +45,18 @@ CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
 # (depth, width, heads; the head's in_channels to match) and "input" into the sample spec
 # (crop size, clip length). Every layer kind of the full model stays, so the comparison still
 # covers every code path; the full-size model is built separately (on the meta device).
-SMALL: dict[str, dict] = {}
+SMALL: dict[str, dict] = {
+    # Video Swin: four stages of two blocks (plain and shifted windows), 16 channels at first.
+    # At 64 px the first two stages' maps (16x16, 8x8) exceed the 7x7 window, so the shift
+    # mask and the window padding both run, in time too (16 frames of tokens against 8); the
+    # last two are smaller than a window, which then shrinks to them.
+    "SwinTransformer3D": {
+        "model": {"backbone": {"arch": {"embed_dims": 16, "depths": [2, 2, 2, 2],
+                                        "num_heads": [1, 2, 4, 8]}},
+                  "cls_head": {"in_channels": 128}},
+        "input": {"crop_size": 64},
+    },
+}
 
 
 def prepare(cfg: dict, small: bool = True) -> tuple[dict, dict]:
