@@ -48,6 +48,19 @@ def test_flops_of_a_single_conv_and_fc_are_counted_by_hand():
     assert params == 3 * 4 * 9 + 4 + 4 * 2 + 2
 
 
+def test_attention_on_the_cpu_is_counted():
+    import torch
+
+    class Attention(nn.Module):
+        def forward(self, x, mode, stage):
+            q = x.view(2, 3, 10, 8)
+            return nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=torch.ones(1, 3, 10, 10))
+
+    flops, _ = get_flops.count(Attention(), (2, 3, 10, 8))
+    # q k^T and attn v: 2 x 3 heads x 10 x 10 x 8 multiply-adds each, 2 FLOPs per multiply-add
+    assert flops == 2 * 2 * (2 * 3 * 10 * 10 * 8)
+
+
 def test_cli_prints_gflops_and_params(capsys):
     assert get_flops.main([TSN_TINY]) == 0
     out = capsys.readouterr().out

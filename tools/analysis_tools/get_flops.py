@@ -18,6 +18,7 @@ import sys
 from typing import Any, Sequence
 
 import torch
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 import kinetix.engine  # noqa: F401  (registers every type)
@@ -83,11 +84,18 @@ def input_shape(cfg: dict, shape: Sequence[int] | None) -> tuple[int, ...]:
     return (1, 1, 3, clip_len, *hw)
 
 
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def count(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
     """(FLOPs, parameters) of one forward from inputs to raw class scores."""
     inputs = torch.zeros(shape)
     model.eval()
-    counter = FlopCounterMode(display=False)
+    # torch counts the GPU attention kernels but not the CPU one that
+    # scaled_dot_product_attention runs here: count it with the same formula.
+    cpu_sdpa = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    counter = FlopCounterMode(display=False, custom_mapping={cpu_sdpa: _sdpa_flops})
     with torch.no_grad(), counter:
         model(inputs, mode="tensor", stage="head")
     return counter.get_total_flops(), sum(p.numel() for p in model.parameters())
