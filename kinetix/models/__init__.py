@@ -28,6 +28,7 @@ from kinetix.models.x3d import X3D, X3DHead
 from kinetix.models.uniformer import UniFormer, UniFormerHead
 from kinetix.models.mvit import MViT, MViTHead
 from kinetix.models.uniformerv2 import UniFormerV2
+from kinetix.models.swin import SwinTransformer3D
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -41,4 +42,5 @@ __all__ = [
     "UniFormer", "UniFormerHead",
     "MViT", "MViTHead",
     "UniFormerV2",
+    "SwinTransformer3D",
 ]

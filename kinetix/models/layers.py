@@ -40,6 +40,8 @@ _NORM_TYPES: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "IN1d": (nn.InstanceNorm1d, "in"),
     "IN2d": (nn.InstanceNorm2d, "in"),
     "IN3d": (nn.InstanceNorm3d, "in"),
+    # Over the last axis: transformers keep channels last.
+    "LN": (nn.LayerNorm, "ln"),
 }
 
 _ACT_TYPES: dict[str, type[nn.Module]] = {

@@ -43,8 +43,12 @@ def read_state_dict(path: str, key: str = _KEY) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{key}: no such file {path!r}")
     cached = f" (cached at {local})" if is_remote(path) else ""
     obj = safe_torch_load(local, label=f"{key}: {path}{cached}")
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
+    # MMAction2 checkpoints nest the weights under "state_dict", the original (2D) Swin ones
+    # under "model".
+    for wrapper in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+            break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{key}: {path!r} holds no state dict of tensors")
     return {_strip_prefixes(k): v for k, v in obj.items()}

@@ -289,6 +289,14 @@ ZOO = {
                            clip_pretrained=False),
              cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
                            dropout_ratio=0.5, average_clips="prob"),
+    "swin3d": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="SwinTransformer3D",
+                           arch=dict(embed_dims=8, depths=[2, 2], num_heads=[1, 2]),
+                           window_size=(2, 4, 4), drop_path_rate=0.2, with_cp=True,
+                           frozen_stages=0, out_indices=(1,)),
+             cls_head=dict(type="I3DHead", num_classes=NUM_CLASSES, in_channels=16,
+                           average_clips="prob"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
     "tsn_random_batch_augment": (

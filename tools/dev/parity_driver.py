@@ -68,6 +68,15 @@ SMALL: dict[str, dict] = {
                                "n_dim": 32, "n_head": 2, "mlp_dropout": [0.5, 0.5]},
                   "cls_head": {"in_channels": 32}},
         "input": {"crop_size": 32, "clip_len": 4},
+    # Video Swin: four stages of two blocks (plain and shifted windows), 16 channels at first.
+    # At 64 px the first two stages' maps (16x16, 8x8) exceed the 7x7 window, so the shift
+    # mask and the window padding both run, in time too (16 frames of tokens against 8); the
+    # last two are smaller than a window, which then shrinks to them.
+    "SwinTransformer3D": {
+        "model": {"backbone": {"arch": {"embed_dims": 16, "depths": [2, 2, 2, 2],
+                                        "num_heads": [1, 2, 4, 8]}},
+                  "cls_head": {"in_channels": 128}},
+        "input": {"crop_size": 64},
     },
 }
 
