@@ -179,14 +179,20 @@ def seed_all(seed: int = 0) -> None:
 
 
 def perturb(module: Any, seed: int) -> None:
-    """Draw the normalisation parameters and statistics (and every 1-d bias) at random:
-    freshly built, batch norm is the identity and zero-initialised residual branches are
-    invisible, so a wrong layer there would go unseen."""
+    """Draw the normalisation parameters and statistics (and every 1-d bias), and every
+    all-zero weight, at random: freshly built, batch norm is the identity and
+    zero-initialised residual branches are invisible, so a wrong layer there would go unseen."""
     import torch
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in sorted(module.state_dict(keep_vars=True).items()):
-            if not tensor.is_floating_point() or tensor.dim() != 1:
+            if not tensor.is_floating_point():
+                continue
+            if tensor.dim() > 1:
+                # Zero-initialised projections (UniFormerV2's decoder, layer-scale-like
+                # outputs) would hide whatever comes before them.
+                if not tensor.any():
+                    tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.02)
                 continue
             if name.endswith(("running_var", "weight")):
                 tensor.copy_(torch.empty(tensor.shape).uniform_(0.8, 1.25, generator=gen))
