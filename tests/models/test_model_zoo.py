@@ -128,6 +128,15 @@ ZOO = {
                            num_segments=4, average_clips="prob"),
              data_preprocessor=_pre("NCHW")),
         (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
+    # TIN's channel groups need (block input channels / shift_div) divisible by 4.
+    "tin_r18": (
+        dict(type="Recognizer2D",
+             backbone=dict(type="ResNetTIN", depth=18, base_channels=16, num_segments=4,
+                           shift_div=4, norm_eval=False, pretrained=None),
+             cls_head=dict(type="TSMHead", num_classes=NUM_CLASSES, in_channels=128,
+                           num_segments=4, is_shift=True, average_clips="prob"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
     "tsm_mobilenet_v2_frozen_cp": (
         dict(type="Recognizer2D",
              backbone=dict(type="MobileNetV2TSM", num_segments=4, shift_div=4, widen_factor=0.25,
