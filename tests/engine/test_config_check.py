@@ -28,7 +28,9 @@ def test_shipped_configs_check_and_build(path):
     model = build(cfg["model"], MODELS, "model")
     # The classifier is fc_cls, the relation MLPs after it in TRN's head, or X3DHead's fc2.
     outs = {m.out_features for m in model.cls_head.modules() if isinstance(m, torch.nn.Linear)}
-    assert cfg["model"]["cls_head"]["num_classes"] in outs
+    # OmniHead names its video classes video_classes.
+    head = cfg["model"]["cls_head"]
+    assert head.get("num_classes", head.get("video_classes")) in outs
 
 
 def test_kinetics_configs_are_the_ones_users_know():
