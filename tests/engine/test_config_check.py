@@ -106,3 +106,18 @@ def test_visualization_hook_is_accepted_with_a_warning():
     with pytest.warns(UserWarning, match="VisualizationHook"):
         hooks = _hooks(cfg, None)
     assert [type(h) for h in hooks] == [SyncBuffersHook, LoggerHook, CheckpointHook]
+
+
+def test_kinetics_configs_take_the_dataset_part_from_the_base():
+    # Paths, loaders and metric come from _base_/datasets/kinetics400.py (directly or through
+    # a parent config), not ~50 repeated lines. Exceptions: CSN spells MMAction2's
+    # './data/kinetics400/' paths; X3D and OmniSource ship test-only configs.
+    exceptions = ("ircsn_", "x3d_", "omnisource")
+    for path in KINETICS:
+        if any(e in str(path) for e in exceptions):
+            continue
+        text = path.read_text()
+        assert "ann_file_train =" not in text and "dataset_type =" not in text, path.name
+        cfg = load_config(path)
+        assert cfg["train_dataloader"]["dataset"]["ann_file"] == \
+            "data/kinetics400/kinetics400_train_list_videos.txt", path.name
