@@ -38,7 +38,6 @@ import av
 from av.video.reformatter import VideoReformatter
 import cv2
 import numpy as np
-from PIL import Image
 
 from kinetix.data.packet_index import INDEX_CACHE, TruncatedVideo, build_index
 from kinetix.errors import ConfigError, ConfigWarning, DataError
@@ -212,9 +211,10 @@ class VideoReader:
         shape = frames[0].shape
         if any(f.shape != shape for f in frames):
             # The resolution changed mid-stream (spliced clips): bring every
-            # frame to the first one's size so the clip can still be stacked.
+            # frame to the first one's size so the clip can still be stacked, with
+            # OpenCV's bilinear resize as the Resize transform (and MMAction2) use.
             frames = [f if f.shape == shape else
-                      np.asarray(Image.fromarray(f).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
+                      cv2.resize(f, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
                       for f in frames]
         return frames
 

@@ -293,7 +293,12 @@ def render(rows: list[dict], seconds: float, args) -> str:
         "rounding alone exceeds an absolute 1e-4. Scale: that largest score. Small: the",
         "transformers are compared shrunk the same way on both sides (`parity_driver.SMALL`:",
         "fewer blocks, narrower, smaller input); kinetix also builds each at its full size, on",
-        "the meta device, and an error there is listed.",
+        "the meta device, and an error there is listed. TIN: mmcv-lite (MMAction2's venv) has",
+        "no compiled `mmcv.ops.tin_shift`, so MMAction2's side runs with a stand-in,",
+        "`parity_driver.tin_shift_loop`: mmcv's CUDA kernel `tin_shift_forward` transcribed as",
+        "plain Python loops (input frame t of each sample's channel group lands on frame",
+        "t + shift, zeros elsewhere); kinetix's vectorised `tin_shift` is unit-tested against",
+        "its own loop reference (tests/models/test_tin.py).",
         "",
         f"**Summary:** of {len(rows)} configs, {len(rows) - len(built)} are transformers not built yet; "
         f"**{kx}** load and build in kinetix, **{mm}** in MMAction2, {len(both)} in both, "

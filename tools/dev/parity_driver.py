@@ -68,6 +68,7 @@ SMALL: dict[str, dict] = {
                                "n_dim": 32, "n_head": 2, "mlp_dropout": [0.5, 0.5]},
                   "cls_head": {"in_channels": 32}},
         "input": {"crop_size": 32, "clip_len": 4},
+    },
     # Video Swin: four stages of two blocks (plain and shifted windows), 16 channels at first.
     # At 64 px the first two stages' maps (16x16, 8x8) exceed the 7x7 window, so the shift
     # mask and the window padding both run, in time too (16 frames of tokens against 8); the
@@ -228,11 +229,54 @@ def serve(handlers: dict[str, Callable[[dict], dict]]) -> None:
 
 # ---- MMAction2's side ----
 
+def tin_shift_loop(x: Any, shift: Any) -> Any:
+    """mmcv's ``tin_shift`` (its CUDA kernel ``tin_shift_forward``), transcribed as plain loops.
+
+    mmcv-lite has no compiled ops, so MMAction2's TIN cannot run without a stand-in. This one
+    follows the kernel line by line and is meant to be obviously right, not fast: ``x`` is
+    (N, T, C, HW), ``shift`` (N, G) integers; channel ``c`` is in group ``c // (C // G)``;
+    input frame ``i`` lands on output frame ``i + shift``; the output starts at zero, so
+    frames shifted in from outside the clip stay zero. Forward only (the oracle only scores).
+    """
+    import torch
+    n_size, t_size, channels, hw_size = x.shape
+    group_channel = channels // shift.shape[1]
+    out = torch.zeros_like(x)
+    for n in range(n_size):
+        for c in range(channels):
+            t_shift = int(shift[n, c // group_channel])
+            for i in range(t_size):
+                now_t = i + t_shift
+                if 0 <= now_t < t_size:
+                    out[n, now_t, c, :] = x[n, i, c, :]
+    return out
+
+
+def install_tin_shift_stand_in() -> bool:
+    """Give ``mmcv.ops`` a ``tin_shift`` (``tin_shift_loop``) when mmcv's compiled ops are
+    missing (mmcv-lite), so that MMAction2's ResNetTIN can run; True if installed."""
+    import types
+    try:
+        from mmcv.ops import tin_shift  # noqa: F401
+        return False
+    except ImportError:
+        pass
+    import mmcv
+    ops = sys.modules.get("mmcv.ops")
+    if ops is None:   # importing the real mmcv.ops failed (no mmcv._ext): a module of one op
+        ops = types.ModuleType("mmcv.ops")
+        sys.modules["mmcv.ops"] = ops
+        mmcv.ops = ops
+    ops.tin_shift = tin_shift_loop
+    return True
+
+
 class Oracle:
     def __init__(self) -> None:
         import torch
         from mmaction.utils import register_all_modules
         register_all_modules()
+        install_tin_shift_stand_in()
         torch.manual_seed(0)
         self.model = None
         self.input = None

@@ -2,7 +2,8 @@
 # (5 views at a time); MMAction2 ships it with weights converted from the official release.
 # Left out of MMAction2's recipe, as in the MViT-S config: PytorchVideoWrapper RandAugment and
 # RepeatAugDataset (2 repeats per video).
-_base_ = ['../../_base_/models/mvit_small.py', '../../_base_/default_runtime.py']
+_base_ = ['../../_base_/models/mvit_small.py', '../../_base_/datasets/kinetics400.py',
+          '../../_base_/default_runtime.py']
 
 model = dict(
     backbone=dict(arch='large', temporal_size=40, spatial_size=312, drop_path_rate=0.75),
@@ -13,14 +14,6 @@ model = dict(
         format_shape='NCTHW'),
     cls_head=dict(in_channels=1152),
     test_cfg=dict(max_testing_views=5))
-
-# dataset settings
-dataset_type = 'VideoDataset'
-data_root = 'data/kinetics400/videos_train'
-data_root_val = 'data/kinetics400/videos_val'
-ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
-ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
-ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
 
 train_pipeline = [
     dict(type='DecordInit'),
@@ -53,41 +46,10 @@ test_pipeline = [
     dict(type='PackActionInputs')
 ]
 
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        pipeline=val_pipeline,
-        test_mode=True))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_test,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        test_mode=True))
+train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
 
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=30, val_begin=1, val_interval=3)
 val_cfg = dict(type='ValLoop')

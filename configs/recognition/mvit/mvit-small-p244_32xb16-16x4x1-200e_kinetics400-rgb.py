@@ -6,7 +6,8 @@
 # * RepeatAugDataset(num_repeats=2, sample_once=True) with repeat_pseudo_collate: each video is
 #   decoded once and augmented twice per batch. Without it a batch of 8 holds 8 videos, not
 #   4 videos x 2; auto_scale_lr's base batch stays MMAction2's 256 videos.
-_base_ = ['../../_base_/models/mvit_small.py', '../../_base_/default_runtime.py']
+_base_ = ['../../_base_/models/mvit_small.py', '../../_base_/datasets/kinetics400.py',
+          '../../_base_/default_runtime.py']
 
 model = dict(
     data_preprocessor=dict(
@@ -20,14 +21,6 @@ model = dict(
                 dict(type='CutmixBlending', alpha=1, num_classes=400)
             ]),
         format_shape='NCTHW'))
-
-# dataset settings
-dataset_type = 'VideoDataset'
-data_root = 'data/kinetics400/videos_train'
-data_root_val = 'data/kinetics400/videos_val'
-ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
-ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
-ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
 
 train_pipeline = [
     dict(type='DecordInit'),
@@ -60,41 +53,10 @@ test_pipeline = [
     dict(type='PackActionInputs')
 ]
 
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        pipeline=val_pipeline,
-        test_mode=True))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_test,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        test_mode=True))
+train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
 
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200, val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')
