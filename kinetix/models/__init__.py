@@ -25,6 +25,8 @@ from kinetix.models.r2plus1d import Conv2plus1d, ResNet2Plus1d
 from kinetix.models.c3d import C3D
 from kinetix.models.c2d import C2D
 from kinetix.models.x3d import X3D, X3DHead
+from kinetix.models.timesformer import TimeSformer
+from kinetix.models.vit_mae import VisionTransformer
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -35,4 +37,5 @@ __all__ = [
     "TPN", "TPNHead",
     "ResNet3dSlowFast", "ResNet3dSlowOnly", "SlowFastHead",
     "ResNet3dCSN", "Conv2plus1d", "ResNet2Plus1d", "C3D", "C2D", "X3D", "X3DHead",
+    "TimeSformer", "VisionTransformer",
 ]

@@ -41,8 +41,7 @@ ROOT = HERE.parent.parent
 TOLERANCE = 1e-4
 # Transformer families not built yet (a family leaves this list when kinetix has it and
 # parity_driver.SMALL says how to shrink it).
-NOT_BUILT = ("swin", "mvit", "timesformer", "uniformer", "uniformerv2", "videomae",
-             "videomaev2")
+NOT_BUILT = ("swin", "mvit", "uniformer", "uniformerv2")
 
 
 # ---- kinetix's side (``--kinetix-worker``) ----

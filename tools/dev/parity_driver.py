@@ -45,7 +45,22 @@ CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
 # (depth, width, heads; the head's in_channels to match) and "input" into the sample spec
 # (crop size, clip length). Every layer kind of the full model stays, so the comparison still
 # covers every code path; the full-size model is built separately (on the meta device).
-SMALL: dict[str, dict] = {}
+SMALL: dict[str, dict] = {
+    # VideoMAE (V1, V2): two blocks, 2 heads of 16 channels, 4 frames (2 tubelets). img_size 48
+    # against a 32 px input also runs the position embedding's bicubic resize (3x3 -> 2x2).
+    "VisionTransformer": {
+        "model": {"backbone": {"img_size": 48, "embed_dims": 32, "depth": 2, "num_heads": 2,
+                               "num_frames": 4},
+                  "cls_head": {"in_channels": 32}},
+        "input": {"crop_size": 32, "clip_len": 4}},
+    # TimeSformer (all three attention types): two blocks, 2 heads of 16 channels, 4 frames
+    # of 2x2 patches (its position embedding has a fixed size: img_size = the input's).
+    "TimeSformer": {
+        "model": {"backbone": {"img_size": 32, "embed_dims": 32, "num_heads": 2,
+                               "num_transformer_layers": 2, "num_frames": 4},
+                  "cls_head": {"in_channels": 32}},
+        "input": {"crop_size": 32, "clip_len": 4}},
+}
 
 
 def prepare(cfg: dict, small: bool = True) -> tuple[dict, dict]:
