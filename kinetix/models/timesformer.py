@@ -132,7 +132,6 @@ class TransformerLayer(nn.Module):
         dp = dict(type="DropPath", drop_prob=drop_path)
         ffn = dict(embed_dims=embed_dims, feedforward_channels=embed_dims * 4, num_fcs=2,
                    act_cfg=dict(type="GELU"), dropout_layer=dp)
-        self.norms = nn.ModuleList()
         # MMAction2 gives the blocks' norms eps=1e-6 whatever the backbone's norm_cfg says.
         ln = dict(type="LN", eps=1e-6)
         if divided:
@@ -142,11 +141,12 @@ class TransformerLayer(nn.Module):
                 DividedSpatialAttentionWithNorm(embed_dims, num_heads, num_frames,
                                                 dropout_layer=dp, norm_cfg=ln)])
             self.ffns = nn.ModuleList([FFNWithNorm(**ffn, norm_cfg=ln)])
+            self.norms = nn.ModuleList()      # registered last, as mmcv's (key order)
         else:
             self.attentions = nn.ModuleList([MultiheadAttention(embed_dims, num_heads,
                                                                 dropout_layer=dp)])
             self.ffns = nn.ModuleList([FFN(**ffn)])
-            self.norms.extend(build_norm_layer(ln, embed_dims)[1] for _ in range(2))
+            self.norms = nn.ModuleList(build_norm_layer(ln, embed_dims)[1] for _ in range(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.divided:
