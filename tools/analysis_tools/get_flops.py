@@ -18,6 +18,7 @@ import sys
 from typing import Any, Sequence
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import kinetix.engine  # noqa: F401  (registers every type)
@@ -88,8 +89,16 @@ def count(model: torch.nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
     inputs = torch.zeros(shape)
     model.eval()
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(inputs, mode="tensor", stage="head")
+    # The counter sees attention only as matrix products: the fused CPU kernel of
+    # scaled_dot_product_attention and nn.MultiheadAttention's inference fast path are
+    # invisible to it (counted as 0), so both run their plain math here.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
+            model(inputs, mode="tensor", stage="head")
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return counter.get_total_flops(), sum(p.numel() for p in model.parameters())
 
 
