@@ -31,6 +31,8 @@ from kinetix.models.uniformer import UniFormer, UniFormerHead
 from kinetix.models.mvit import MViT, MViTHead
 from kinetix.models.uniformerv2 import UniFormerV2
 from kinetix.models.swin import SwinTransformer3D
+from kinetix.models.timesformer import TimeSformer
+from kinetix.models.vit_mae import VisionTransformer
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -45,4 +47,5 @@ __all__ = [
     "MViT", "MViTHead",
     "UniFormerV2",
     "SwinTransformer3D",
+    "TimeSformer", "VisionTransformer",
 ]

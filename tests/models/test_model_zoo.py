@@ -316,6 +316,36 @@ ZOO = {
                            average_clips="prob"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
+    # VideoMAE's ViT with every option the shipped configs leave off: learned positions,
+    # LayerScale, stochastic depth, checkpointed blocks, class-token-style output.
+    "videomae_vit": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="VisionTransformer", img_size=32, patch_size=16, embed_dims=32,
+                           depth=2, num_heads=2, num_frames=4, drop_path_rate=0.1,
+                           init_values=0.1, use_learnable_pos_emb=True, with_cp=True),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
+    "videomae_vit_first_token": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="VisionTransformer", img_size=32, patch_size=16, embed_dims=32,
+                           depth=1, num_heads=2, num_frames=4, use_mean_pooling=False,
+                           qkv_bias=False),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
+    **{f"timesformer_{kind}": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="TimeSformer", num_frames=4, img_size=32, patch_size=16,
+                           embed_dims=32, num_heads=2, num_transformer_layers=2,
+                           attention_type=kind, dropout_ratio=0.1, with_cp=True),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index")
+       for kind in ("divided_space_time", "joint_space_time", "space_only")},
     "tsn_random_batch_augment": (
         {**_tsn(dict(type="ResNet", depth=18, base_channels=8), 64),
          "data_preprocessor": _pre("NCHW", blending=dict(
@@ -380,6 +410,10 @@ def test_train_step_and_predict(name: str) -> None:
     # C3D's backbone ends in its fc6/fc7 layers, so its features are flat vectors; so are
     # UniFormerV2's (its decoder's video token).
     feat_dims = 2 if cfg["backbone"]["type"] in ("C3D", "UniFormerV2") else len(test_shape) - 1
+    # C3D's backbone ends in its fc6/fc7 layers, the transformers in a pooled token: their
+    # features are flat vectors.
+    flat = cfg["backbone"]["type"] in ("C3D", "TimeSformer", "VisionTransformer")
+    feat_dims = 2 if flat else len(test_shape) - 1
     for feat in feats if isinstance(feats, (tuple, list)) else (feats,):
         if isinstance(feat, list):  # MViT's [patch tokens, class token] per scale
             feat = feat[0]

@@ -79,6 +79,20 @@ SMALL: dict[str, dict] = {
                   "cls_head": {"in_channels": 128}},
         "input": {"crop_size": 64},
     },
+    # VideoMAE (V1, V2): two blocks, 2 heads of 16 channels, 4 frames (2 tubelets). img_size 48
+    # against a 32 px input also runs the position embedding's bicubic resize (3x3 -> 2x2).
+    "VisionTransformer": {
+        "model": {"backbone": {"img_size": 48, "embed_dims": 32, "depth": 2, "num_heads": 2,
+                               "num_frames": 4},
+                  "cls_head": {"in_channels": 32}},
+        "input": {"crop_size": 32, "clip_len": 4}},
+    # TimeSformer (all three attention types): two blocks, 2 heads of 16 channels, 4 frames
+    # of 2x2 patches (its position embedding has a fixed size: img_size = the input's).
+    "TimeSformer": {
+        "model": {"backbone": {"img_size": 32, "embed_dims": 32, "num_heads": 2,
+                               "num_transformer_layers": 2, "num_frames": 4},
+                  "cls_head": {"in_channels": 32}},
+        "input": {"crop_size": 32, "clip_len": 4}},
 }
 
 
