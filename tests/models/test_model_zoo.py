@@ -306,6 +306,8 @@ ZOO = {
                            clip_pretrained=False),
              cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
                            dropout_ratio=0.5, average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
     "swin3d": (
         dict(type="Recognizer3D",
              backbone=dict(type="SwinTransformer3D",
@@ -407,12 +409,9 @@ def test_train_step_and_predict(name: str) -> None:
     # (a TSM temporal pool halves the frames)
     images = test_shape[0] * test_shape[1] // (2 if getattr(model.backbone, "temporal_pool", False)
                                                else 1)
-    # C3D's backbone ends in its fc6/fc7 layers, so its features are flat vectors; so are
-    # UniFormerV2's (its decoder's video token).
-    feat_dims = 2 if cfg["backbone"]["type"] in ("C3D", "UniFormerV2") else len(test_shape) - 1
-    # C3D's backbone ends in its fc6/fc7 layers, the transformers in a pooled token: their
-    # features are flat vectors.
-    flat = cfg["backbone"]["type"] in ("C3D", "TimeSformer", "VisionTransformer")
+    # C3D's backbone ends in its fc6/fc7 layers, the ViT-like transformers in a pooled token
+    # (UniFormerV2: its decoder's video token): their features are flat vectors.
+    flat = cfg["backbone"]["type"] in ("C3D", "TimeSformer", "VisionTransformer", "UniFormerV2")
     feat_dims = 2 if flat else len(test_shape) - 1
     for feat in feats if isinstance(feats, (tuple, list)) else (feats,):
         if isinstance(feat, list):  # MViT's [patch tokens, class token] per scale
