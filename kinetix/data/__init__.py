@@ -24,7 +24,8 @@ from kinetix.data.transforms import (CenterCrop, Flip, FormatShape, Fuse, MultiS
 __all__ = [
     "BaseActionDataset", "CenterCrop", "ColorJitter", "DecordDecode", "DecordInit", "DefaultSampler",
     "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "LoadRGBFromFile", "MultiScaleCrop", "OpenCVDecode",
-    "OpenCVInit", "PackActionInputs", "PyAVDecode", "PytorchVideoWrapper", "PyAVInit", "RandomCrop", "RandomErasing",
+    "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "PytorchVideoWrapper", "RandomCrop",
+    "RandomErasing",
     "RandomRescale",
     "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "Resize", "SYNTHETIC_CLASSES",
     "SYNTHETIC_FLIP_LABEL_MAP",
