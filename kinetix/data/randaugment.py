@@ -155,12 +155,15 @@ def warp(img: torch.Tensor, matrix: Sequence[float], fill: Fill = 0.5) -> torch.
     sample fell outside (torchvision's mask), then rounded.
     """
     t, c, h, w = img.shape
-    a, b, tx, d, e, ty = matrix
-    xs = torch.arange(w, dtype=torch.float32) - (w - 1) / 2
-    ys = (torch.arange(h, dtype=torch.float32) - (h - 1) / 2).unsqueeze(1)
-    # Normalised to grid_sample's [-1, 1] (align_corners=False: the frame edges, not pixel centres).
-    grid = torch.stack(((a * xs + b * ys + tx) / (0.5 * w), (d * xs + e * ys + ty) / (0.5 * h)), dim=-1)
-    grid = grid.unsqueeze(0)
+    # The grid is built with torchvision's float32 steps (pixel centres from linspace, one matmul
+    # with the matrix scaled to [-1, 1]): half-pixel samples are ties, which round one way or the
+    # other on the last bit of the grid, so other steps would flip some pixels by one.
+    coords = torch.ones(1, h, w, 3)
+    coords[..., 0] = torch.linspace(-w * 0.5 + 0.5, w * 0.5 - 0.5, steps=w)
+    coords[..., 1] = torch.linspace(-h * 0.5 + 0.5, h * 0.5 - 0.5, steps=h).unsqueeze(-1)
+    theta = torch.tensor(matrix, dtype=torch.float32).reshape(1, 2, 3)
+    theta = theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h])
+    grid = coords.view(1, h * w, 3).bmm(theta).view(1, h, w, 2)
     out = F.grid_sample(img.reshape(1, t * c, h, w).to(torch.float32), grid, mode="bilinear",
                         padding_mode="zeros", align_corners=False)
     inside = F.grid_sample(torch.ones(1, 1, h, w), grid, mode="bilinear", padding_mode="zeros",
