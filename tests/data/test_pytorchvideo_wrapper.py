@@ -92,6 +92,17 @@ def test_level_zero_makes_the_scaled_ops_identity(name):
     assert torch.equal(apply_op(clip, name, _level_to_arg(kind, base, span, 0.0)), clip)
 
 
+def test_magnitude_zero_with_uniform_sampling_draws_level_zero():
+    # With the default gaussian sampling a magnitude of 0 still draws levels |N(0, 0.5)|, and
+    # AutoContrast/Equalize/Invert/Posterize(4 bits)/Solarize(255) change pixels at any level.
+    aug = RandAugment(magnitude=0, num_layers=len(OP_NAMES), prob=1.0, sampling_type="uniform")
+    torch.manual_seed(0)
+    args = dict(aug.draw())
+    bases = {name: base for name, kind, base, _ in _OPS if kind == "signed"}
+    assert {name: args[name] for name in bases} == bases
+    assert args["Posterize"] == 4 and args["Solarize"] == 1.0
+
+
 def test_magnitude_scaling_at_level_seven():
     torch.manual_seed(0)
     assert abs(abs(_level_to_arg("signed", 0.0, 30.0, 7.0)) - 21.0) < 1e-9  # Rotate: 21 degrees
@@ -130,6 +141,22 @@ def test_equalize_on_a_known_histogram():
     assert {int(a): int(b) for a, b in zip(values.ravel(), out.ravel())} == {10: 0, 20: 128, 30: 255}
     flat = clip_of(np.full((1, 4, 4, 3), 77, np.uint8))
     assert torch.equal(apply_op(flat, "Equalize", None), flat)
+
+
+def test_equalize_gives_each_frame_its_own_table():
+    values = np.array([10] * 255 + [20] * 255 + [30] * 2, np.uint8).reshape(16, 32, 1).repeat(3, axis=2)
+    frames = np.stack([np.full_like(values, 5), values])
+    out = frames_of(apply_op(clip_of(frames), "Equalize", None))
+    assert (out[0] == 5).all() and set(np.unique(out[1]).tolist()) == {0, 128, 255}
+
+
+def test_wrapper_wants_rgb_uint8_frames_without_boxes():
+    from kinetix.errors import DataError
+    wrapper = PytorchVideoWrapper(op="RandAugment", prob=1.0)
+    with pytest.raises(DataError, match="uint8 RGB"):
+        wrapper({"imgs": [np.zeros((4, 4), np.uint8)]})
+    with pytest.raises(DataError, match="boxes"):
+        wrapper({"imgs": random_frames(), "gt_bboxes": np.zeros((1, 4))})
 
 
 def test_autocontrast_per_channel_and_invert():
