@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from kinetix.data.randaugment import OP_NAMES, PytorchVideoWrapper, RandAugment, _level_to_arg, _OPS, apply_op
+from kinetix.data.randaugment import (OP_NAMES, PytorchVideoWrapper, RandAugment, _level_to_arg, _OPS,
+                                      apply_op)
 from kinetix.errors import ConfigError
 
 MIM = glob.glob("/work/mmaction2-venv/lib/python3*/site-packages/mmaction/.mim/configs")
@@ -135,7 +136,8 @@ def test_solarize_inverts_from_the_threshold_up():
 
 
 def test_equalize_on_a_known_histogram():
-    values = np.array([10] * 255 + [20] * 255 + [30] * 2, np.uint8).reshape(1, 16, 32, 1).repeat(3, axis=3)
+    values = np.array([10] * 255 + [20] * 255 + [30] * 2, np.uint8)
+    values = values.reshape(1, 16, 32, 1).repeat(3, axis=3)
     out = frames_of(apply_op(clip_of(values), "Equalize", None))
     # step = (512 - 2) // 255 = 2; lut[v] = (count below v + 1) // 2
     assert {int(a): int(b) for a, b in zip(values.ravel(), out.ravel())} == {10: 0, 20: 128, 30: 255}
@@ -144,7 +146,8 @@ def test_equalize_on_a_known_histogram():
 
 
 def test_equalize_gives_each_frame_its_own_table():
-    values = np.array([10] * 255 + [20] * 255 + [30] * 2, np.uint8).reshape(16, 32, 1).repeat(3, axis=2)
+    values = np.array([10] * 255 + [20] * 255 + [30] * 2, np.uint8)
+    values = values.reshape(16, 32, 1).repeat(3, axis=2)
     frames = np.stack([np.full_like(values, 5), values])
     out = frames_of(apply_op(clip_of(frames), "Equalize", None))
     assert (out[0] == 5).all() and set(np.unique(out[1]).tolist()) == {0, 128, 255}
