@@ -11,6 +11,7 @@ from kinetix.data.decoding import (DecordDecode, DecordInit, OpenCVDecode, OpenC
                                    PyAVInit, RawFrameDecode, UndecodableVideoError, VideoReader)
 from kinetix.data.image_loading import LoadRGBFromFile
 from kinetix.data.photometric import ColorJitter, RandomErasing
+from kinetix.data.randaugment import PytorchVideoWrapper
 from kinetix.data.sampler import DefaultSampler
 from kinetix.data.sampling import DenseSampleFrames, SampleFrames, UniformSample
 from kinetix.data.synthetic import CLASSES as SYNTHETIC_CLASSES
@@ -23,7 +24,8 @@ from kinetix.data.transforms import (CenterCrop, Flip, FormatShape, Fuse, MultiS
 __all__ = [
     "BaseActionDataset", "CenterCrop", "ColorJitter", "DecordDecode", "DecordInit", "DefaultSampler",
     "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "LoadRGBFromFile", "MultiScaleCrop", "OpenCVDecode",
-    "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "RandomCrop", "RandomErasing",
+    "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "PytorchVideoWrapper", "RandomCrop",
+    "RandomErasing",
     "RandomRescale",
     "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "Resize", "SYNTHETIC_CLASSES",
     "SYNTHETIC_FLIP_LABEL_MAP",

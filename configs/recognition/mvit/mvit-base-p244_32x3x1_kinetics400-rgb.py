@@ -1,11 +1,9 @@
 # MViT v2-B on Kinetics-400: 32 frames (every 3rd) at 224 px, tested on 5 clips; MMAction2 ships
 # it with weights converted from the official release, and the recipe of MViT-S (200 epochs).
-# Two pieces of MMAction2's recipe kinetix does not have yet, left out here:
-# * PytorchVideoWrapper(op='RandAugment', magnitude=7, num_layers=4) after the short-side
-#   resize (it wraps pytorchvideo, which kinetix does not depend on);
-# * RepeatAugDataset(num_repeats=2, sample_once=True) with repeat_pseudo_collate: each video is
-#   decoded once and augmented twice per batch. Without it a batch of 8 holds 8 videos, not
-#   4 videos x 2; auto_scale_lr's base batch stays MMAction2's 256 videos.
+# Left out of MMAction2's recipe (kinetix does not have it yet): RepeatAugDataset(num_repeats=2,
+# sample_once=True) with repeat_pseudo_collate: each video is decoded once and augmented twice
+# per batch. Without it a batch of 8 holds 8 videos, not 4 videos x 2; auto_scale_lr's base
+# batch stays MMAction2's 256 videos.
 _base_ = ['../../_base_/models/mvit_small.py', '../../_base_/datasets/kinetics400.py',
           '../../_base_/default_runtime.py']
 
@@ -28,6 +26,7 @@ train_pipeline = [
     dict(type='SampleFrames', clip_len=32, frame_interval=3, num_clips=1),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, 256)),
+    dict(type='PytorchVideoWrapper', op='RandAugment', magnitude=7, num_layers=4),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),

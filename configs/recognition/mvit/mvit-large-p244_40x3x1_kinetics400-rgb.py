@@ -1,7 +1,6 @@
 # MViT v2-L on Kinetics-400: 40 frames (every 3rd) at 312 px, tested on 5 clips x 3 crops
 # (5 views at a time); MMAction2 ships it with weights converted from the official release.
-# Left out of MMAction2's recipe, as in the MViT-S config: PytorchVideoWrapper RandAugment and
-# RepeatAugDataset (2 repeats per video).
+# Left out of MMAction2's recipe, as in the MViT-S config: RepeatAugDataset (2 repeats per video).
 _base_ = ['../../_base_/models/mvit_small.py', '../../_base_/datasets/kinetics400.py',
           '../../_base_/default_runtime.py']
 
@@ -20,6 +19,7 @@ train_pipeline = [
     dict(type='SampleFrames', clip_len=40, frame_interval=3, num_clips=1),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, 356)),
+    dict(type='PytorchVideoWrapper', op='RandAugment', magnitude=7, num_layers=4),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(312, 312), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
