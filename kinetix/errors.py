@@ -21,3 +21,18 @@ class DataError(KinetixError):
 
 class CheckpointError(KinetixError):
     """A checkpoint cannot be found, read or loaded."""
+
+
+class ConfigWarning(UserWarning):
+    """A config key that kinetix accepts but ignores or reads differently.
+
+    Its message starts with the key path; the run's logger prints it as one
+    line, ``WARNING - config: <key path>: <message>``, without our source line.
+    """
+
+
+def warn_config(key_path: str, message: str, stacklevel: int = 2) -> None:
+    """Warn about config key ``key_path`` (``stacklevel`` as for ``warnings.warn``, from the caller)."""
+    import warnings  # here, so that importing the errors stays free of side modules
+
+    warnings.warn(f"{key_path}: {message}", ConfigWarning, stacklevel=stacklevel + 1)

@@ -27,7 +27,7 @@ from typing import Any, Iterator, Sequence
 
 from kinetix.config.loader import format_key_path
 from kinetix.config.schema import ENGINE_KEYS, MMENGINE_ONLY_KEYS, OPTIONAL_SECTIONS
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, ConfigWarning
 
 _CLOSE = {")": "(", "]": "["}
 
@@ -66,8 +66,10 @@ def parse_value(text: str) -> Any:
         return tuple(parse_value(item) for item in _split(text[1:-1]))
     if text.startswith("[") and text.endswith("]") and _wraps(text):
         return [parse_value(item) for item in _split(text[1:-1])]
-    if "," in text:
-        return [parse_value(item) for item in _split(text)]
+    # Only commas outside brackets make a list; `{'a':[1,2]}` (a dict, which --cfg-options does
+    # not parse) stays one text value rather than recursing on itself.
+    if "," in text and (items := _split(text)) != [text]:
+        return [parse_value(item) for item in items]
     return _parse_scalar(text)
 
 
@@ -163,10 +165,10 @@ def _warn_file_variable(parts: list[str], copies: list[str]) -> None:
         where = ", ".join(format_key_path([c, *parts[1:]]) for c in copies[:4])
         warnings.warn(f"--cfg-options {key}: {name} is a variable of the config file, not a key kinetix "
                       f"reads; its value was copied where the file used it, so set {where} instead",
-                      stacklevel=3)
+                      ConfigWarning, stacklevel=3)
     else:
         warnings.warn(f"--cfg-options {key}: {name} is a variable of the config file, not a key kinetix "
-                      f"reads; sections that used it hold their own copy of its value", stacklevel=3)
+                      f"reads; sections that used it hold their own copy of its value", ConfigWarning, stacklevel=3)
 
 
 def _paths_of(node: Any, value: Any, path: tuple = ()) -> Iterator[list]:

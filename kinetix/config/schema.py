@@ -39,6 +39,8 @@ ENGINE_KEYS: dict[str, Any] = {
     # torch.compile options), and channels-last memory (default: on for CUDA).
     "compile": bool | dict | None,
     "channels_last": bool | None,
+    # Where scalars go (scalars.json, TensorBoard, W&B): see engine/vis_backends.py.
+    "visualizer": dict | None,
 }
 
 # Sections whose keys are all optional, so that a dotted --cfg-options key may
@@ -48,6 +50,6 @@ OPTIONAL_SECTIONS = frozenset({"randomness", "env_cfg", "auto_scale_lr", "custom
                                "default_hooks", "train_cfg", "val_cfg", "test_cfg"})
 
 # Top-level keys of mmengine configs that kinetix accepts and ignores (with a warning).
-MMENGINE_ONLY_KEYS = ("log_processor", "visualizer", "vis_backends", "log_level", "launcher",
+MMENGINE_ONLY_KEYS = ("log_processor", "log_level", "launcher",
                       "experiment_name", "model_wrapper_cfg", "strategy",
                       "cfg")

@@ -7,7 +7,6 @@ import functools
 import random
 import signal
 import sys
-import warnings
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from kinetix.data.collate import collate
 from kinetix.data.decoding import VideoInit
 from kinetix.data.seeding import SeededDataset, SeededSampler
 from kinetix.data.video_backends import check_backend
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, warn_config
 from kinetix.registry import DATASETS, SAMPLERS, TRANSFORMS, build
 from kinetix.utils.imports import import_custom_modules
 
@@ -115,13 +114,12 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
     if not isinstance(num_workers, int) or num_workers < 0:
         raise ConfigError(f"{key_path}.num_workers: must be a non-negative integer, got {num_workers!r}")
     if cfg.get("collate_fn") is not None:
-        warnings.warn(f"{key_path}.collate_fn is ignored: kinetix always batches with "
-                      f"kinetix.data.collate (uint8 inputs, drops undecodable videos)", stacklevel=2)
+        warn_config(f"{key_path}.collate_fn", "ignored: kinetix always batches with kinetix.data.collate "
+                    "(uint8 inputs, drops undecodable videos)")
     if cfg.get("batch_sampler") is not None:
-        warnings.warn(f"{key_path}.batch_sampler is ignored: batches are formed from "
-                      f"batch_size and drop_last", stacklevel=2)
+        warn_config(f"{key_path}.batch_sampler", "ignored: batches are formed from batch_size and drop_last")
     for key in sorted(set(cfg) - _HANDLED):
-        warnings.warn(f"{key_path}.{key} is not a DataLoader setting kinetix knows; ignored", stacklevel=2)
+        warn_config(f"{key_path}.{key}", "not a DataLoader setting kinetix knows; ignored")
 
     dataset = build_dataset(cfg["dataset"], f"{key_path}.dataset", video_backend=video_backend)
     sampler_cfg = dict(cfg.get("sampler") or dict(type="DefaultSampler"))
@@ -130,8 +128,8 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
         # Evaluation needs no collective per batch, so ranks may hold shards that
         # differ by one; padding would only compute repeats to throw away.
         if sampler_cfg.get("round_up"):
-            warnings.warn(f"{key_path}.sampler.round_up=True is ignored: evaluation sees every sample "
-                          f"exactly once", stacklevel=2)
+            warn_config(f"{key_path}.sampler.round_up", "True is ignored: evaluation sees every sample "
+                        "exactly once")
         sampler_cfg["round_up"] = False
     sampler = build(sampler_cfg, SAMPLERS, f"{key_path}.sampler", dataset=dataset, seed=seed)
 

@@ -38,10 +38,9 @@ import av
 from av.video.reformatter import VideoReformatter
 import cv2
 import numpy as np
-from PIL import Image
 
 from kinetix.data.packet_index import INDEX_CACHE, TruncatedVideo, build_index
-from kinetix.errors import ConfigError, DataError
+from kinetix.errors import ConfigError, ConfigWarning, DataError
 from kinetix.registry import TRANSFORMS
 
 
@@ -212,9 +211,10 @@ class VideoReader:
         shape = frames[0].shape
         if any(f.shape != shape for f in frames):
             # The resolution changed mid-stream (spliced clips): bring every
-            # frame to the first one's size so the clip can still be stacked.
+            # frame to the first one's size so the clip can still be stacked, with
+            # OpenCV's bilinear resize as the Resize transform (and MMAction2) use.
             frames = [f if f.shape == shape else
-                      np.asarray(Image.fromarray(f).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
+                      cv2.resize(f, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
                       for f in frames]
         return frames
 
@@ -388,7 +388,7 @@ def _check_io_backend(type_name: str, io_backend: str, extra: dict) -> None:
                           f"(use one of {', '.join(_SUPPORTED_IO)})")
     if extra:
         warnings.warn(f"{type_name}: ignoring file-client arguments {sorted(extra)} "
-                      f"(kinetix reads files directly)", stacklevel=3)
+                      f"(kinetix reads files directly)", ConfigWarning, stacklevel=3)
 
 
 class VideoInit:

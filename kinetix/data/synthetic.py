@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import av
 import numpy as np
@@ -157,8 +157,10 @@ def _video_rng(seed: int, split: str, label: int, idx: int) -> np.random.Generat
 def generate_synthetic(out_dir: str, seed: int = 0, num_train: int = 64, num_val: int = 8,
                        num_test: int = 16, size: int = 64, frames: tuple[int, int] = (16, 24),
                        fps: int = 8, gop: int = 8, videos: bool = True,
-                       rawframes: bool = True) -> dict[str, Any]:
+                       rawframes: bool = True, on_video: Callable[[], None] | None = None) -> dict[str, Any]:
     """Write the dataset under ``out_dir``; counts are videos *per class*. Returns a summary.
+
+    ``on_video`` is called after each video is written (a progress bar's update).
 
     Layout: ``videos/{split}/{class}_{i:04d}.mp4``, ``rawframes/{split}/{class}_{i:04d}/img_00001.jpg``,
     ``{split}_list_videos.txt`` (``split/name.mp4 LABEL``, relative to ``videos/``),
@@ -196,6 +198,8 @@ def generate_synthetic(out_dir: str, seed: int = 0, num_train: int = 64, num_val
                     for i, frame in enumerate(clip, 1):
                         Image.fromarray(frame).save(os.path.join(frame_dir, f"img_{i:05d}.jpg"), quality=90)
                     frame_lines.append(f"{split}/{stem} {len(clip)} {label}")
+                if on_video is not None:
+                    on_video()
         lists[split] = {}
         for kind, lines, enabled in (("videos", video_lines, videos), ("rawframes", frame_lines, rawframes)):
             if enabled:

@@ -10,7 +10,8 @@ decode to compare pixels with.
 The kinds are those that real datasets hold and that decoders get wrong (see
 issue 7): B-frames with long GOPs, open GOPs (H.264 and HEVC CRA), VP9 in webm
 and mkv, variable frame rate, a first timestamp at 2 s, an mp4 edit list that
-cuts the first frames, MPEG-TS, MPEG-4 part 2 in AVI, and a 5-frame video.
+cuts the first frames, MPEG-TS, MPEG-4 part 2 in AVI, and a 5-frame video; and
+(:func:`write_resolution_change_video`) clips of two sizes spliced into one stream.
 Ground truth is a full sequential PyAV decode: frame ``i`` is the ``i``-th
 frame out of the decoder (:func:`decode_numbers`).
 """
@@ -23,6 +24,7 @@ from fractions import Fraction
 from typing import Any, Callable
 
 import av
+import cv2
 import numpy as np
 
 HEIGHT, WIDTH = 64, 96
@@ -177,6 +179,36 @@ def write_tricky_video(kind: str, out_dir: str) -> str:
     # muxer keeps the negative part and writes an edit list that starts the
     # presentation at 0, as a stream copy cut between keyframes does.
     _encode(spec, path, shift=EDIT_CUT if kind == "edit_list" else 0)
+    return path
+
+
+def write_resolution_change_video(out_dir: str, sizes: tuple[tuple[int, int], ...] = (
+        (HEIGHT, WIDTH), (2 * HEIGHT, 2 * WIDTH)), frames: int = 30) -> str:
+    """An H.264 MPEG-TS of ``frames`` frames at each (height, width) of ``sizes`` in turn:
+    clips spliced at the byte level, as stream-copied concatenations are, so the resolution
+    changes mid-stream at a keyframe. Timestamps run on across the splice; frame numbers too."""
+    if "libx264" not in av.codecs_available:
+        raise RuntimeError("this PyAV build has no libx264 encoder")
+    path = os.path.join(out_dir, "resolution_change.ts")
+    with open(path, "wb") as out:
+        for part, (height, width) in enumerate(sizes):
+            piece = os.path.join(out_dir, f"resolution_change_{part}.ts")
+            with av.open(piece, "w") as container:
+                stream = container.add_stream("libx264", rate=FPS)
+                stream.height, stream.width, stream.pix_fmt = height, width, "yuv420p"
+                stream.time_base = stream.codec_context.time_base = Fraction(1, FPS)
+                stream.options = {**_X264, "x264-params": f"bframes=0:keyint={frames}"}
+                for i in range(part * frames, (part + 1) * frames):
+                    # drawn at the usual size and scaled, so the bar code scales with it
+                    img = cv2.resize(draw_frame_number(i), (width, height),
+                                     interpolation=cv2.INTER_NEAREST)
+                    frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                    frame.pts, frame.time_base = i, Fraction(1, FPS)
+                    container.mux(stream.encode(frame))
+                container.mux(stream.encode())
+            with open(piece, "rb") as src:
+                out.write(src.read())
+            os.remove(piece)
     return path
 
 

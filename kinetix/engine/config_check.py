@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from typing import Any
 
 from kinetix.config.schema import ENGINE_KEYS, MMENGINE_ONLY_KEYS
-from kinetix.errors import ConfigError
+from kinetix.engine.vis_backends import check_visualizer
+from kinetix.errors import ConfigError, warn_config
 from kinetix.registry import (DATASETS, HOOKS, LOOPS, METRICS, MODELS, OPTIMIZERS, SAMPLERS,
                               SCHEDULERS, check_types, check_value)
 
@@ -85,22 +85,22 @@ def check_config(cfg: dict, mode: str) -> None:
     check_types(train_loop_cfg(cfg), LOOPS, "train_cfg")
     for name in ("val_cfg", "test_cfg"):
         check_types(cfg.get(name), LOOPS, name)
+    check_visualizer(cfg.get("visualizer"))
     warn_mmengine_only(cfg)
 
 
 def warn_mmengine_only(cfg: dict[str, Any]) -> None:
     for key in MMENGINE_ONLY_KEYS:
         if key in cfg:
-            warnings.warn(f"config key {key!r} is used only by mmengine; kinetix ignores it", stacklevel=2)
+            warn_config(key, "used only by mmengine; kinetix ignores it")
     env = cfg.get("env_cfg") or {}
     for key in env:
         if key not in ("cudnn_benchmark", "dist_cfg"):
-            warnings.warn(f"config key 'env_cfg.{key}' is used only by mmengine; kinetix ignores it",
-                          stacklevel=2)
+            warn_config(f"env_cfg.{key}", "used only by mmengine; kinetix ignores it")
     for key in (env.get("dist_cfg") or {}):
         if key not in ("backend", "timeout"):
-            warnings.warn(f"config key 'env_cfg.dist_cfg.{key}' is not honoured by kinetix (it reads "
-                          f"backend and timeout); ignored", stacklevel=2)
+            warn_config(f"env_cfg.dist_cfg.{key}", "not honoured by kinetix (it reads backend and timeout); "
+                        "ignored")
 
 
 def check_output_dir(path: str | os.PathLike, what: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +18,7 @@ from kinetix.dist import all_reduce_mean_, barrier, get_rank, get_world_size
 from kinetix.engine.checkpoint import remove_stale_temp_files, save_checkpoint, write_atomic
 from kinetix.engine.logs import format_line, get_logger
 from kinetix.engine.trainer import Hook, Trainer
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, warn_config
 from kinetix.registry import HOOKS
 
 # mmengine hooks whose job is built into the Trainer.
@@ -32,17 +31,9 @@ PRIORITIES = {"HIGHEST": 0, "VERY_HIGH": 10, "HIGH": 30, "ABOVE_NORMAL": 40, "NO
               "BELOW_NORMAL": 60, "LOW": 70, "VERY_LOW": 90, "LOWEST": 100}
 
 
-@HOOKS.register
-def VisualizationHook(**kwargs: Any) -> None:
-    """mmengine's; test-time pictures come from ``test.py --show-dir`` instead."""
-    warnings.warn("default_hooks.visualization (VisualizationHook) is ignored; use "
-                  "tools/test.py --show-dir/--show", stacklevel=2)
-    return None
-
-
 def _warn_ignored(owner: str, ignored: dict[str, Any]) -> None:
     for key in ignored:
-        warnings.warn(f"{owner}.{key} is not honoured by kinetix; ignored", stacklevel=3)
+        warn_config(f"{owner}.{key}", "not honoured by kinetix; ignored", stacklevel=3)
 
 
 @HOOKS.register
@@ -99,7 +90,7 @@ class LoggerHook(Hook):
         if i % self.interval != 0 and not last:
             return
         trainer.raise_if_nonfinite()
-        values = self._summarise(trainer)
+        values = trainer.logged = self._summarise(trainer)
         get_logger().info(format_line(prefix, values))
         trainer.scalars.write({**values, "epoch": trainer.epoch + 1, "iter": i, "step": trainer.iter})
         self.window = []

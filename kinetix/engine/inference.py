@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from kinetix.dist import all_gather_object, get_rank
+from kinetix.dist import all_gather_object
 from kinetix.engine.precision import autocast, choose_precision
 from kinetix.engine.skips import SkipLog
+from kinetix.utils.progress import progress_bar
 
 
 @dataclass
@@ -61,9 +62,8 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
     dtype = choose_precision(device, enabled=amp).dtype  # --amp: bf16/fp16 only where fast
     indices, scores, labels, filenames, skips = [], [], [], [], []
     batches = loader
-    if progress and get_rank() == 0:
-        from tqdm import tqdm  # only for interactive test runs
-        batches = tqdm(loader, desc="test", unit="batch", leave=False)
+    if progress:  # drawn only on a terminal (kinetix.utils.progress)
+        batches = progress_bar(loader, desc="test", unit="batch", leave=False)
     for batch in batches:
         skip_log.note(batch)
         skips += [Skip(int(i), name, why, label) for i, name, why, label in

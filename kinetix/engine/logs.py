@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 from kinetix.dist import get_rank
+from kinetix.errors import ConfigWarning
 
 LOGGER_NAME = "kinetix"
 
@@ -23,15 +25,36 @@ def get_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
-def setup_logger(log_file: Path | None) -> logging.Logger:
-    """Console (and, on rank 0, file) handlers for the ``kinetix`` logger."""
+class _EarlyRecords(logging.Handler):
+    """Keeps what was logged before the run's log file existed, to copy into it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def setup_logger(log_file: Path | None, keep_early: bool = False) -> logging.Logger:
+    """Console (and, on rank 0, file) handlers for the ``kinetix`` logger.
+
+    ``keep_early``: a console-only logger for the first steps of a run (loading
+    and checking the config), whose lines are copied into the log file when a
+    later call opens it.
+    """
     logger = get_logger()
+    early: list[logging.LogRecord] = []
     for handler in list(logger.handlers):
+        if isinstance(handler, _EarlyRecords):
+            early = handler.records
         logger.removeHandler(handler)
         handler.close()
     logger.propagate = False
-    rank = get_rank()
-    logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    # Before the process group exists (keep_early), the launcher's RANK says who we are.
+    rank = int(os.environ.get("RANK", "0") or 0) if keep_early else get_rank()
+    # Early lines (config warnings) are the same on every rank: rank 0 says them once.
+    logger.setLevel(logging.INFO if rank == 0 else logging.ERROR if keep_early else logging.WARNING)
     # Other ranks print only warnings and errors; say whose they are, since the
     # launcher interleaves every rank's output.
     who = f"[rank {rank}] " if rank else ""
@@ -44,7 +67,11 @@ def setup_logger(log_file: Path | None) -> logging.Logger:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(log_file)
         file_handler.setFormatter(formatter)
+        for record in early:
+            file_handler.handle(record)
         logger.addHandler(file_handler)
+    if keep_early:
+        logger.addHandler(_EarlyRecords())
     # Python warnings (undecodable videos, ignored config keys) go to the same
     # places, as one line each rather than with the source line that raised them.
     warnings.formatwarning = one_line_warning
@@ -52,11 +79,15 @@ def setup_logger(log_file: Path | None) -> logging.Logger:
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.handlers = logger.handlers
     warnings_logger.propagate = False
+    warnings_logger.setLevel(max(logger.level, logging.WARNING))
     return logger
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
-    """``Category: message``, without the source line that raised it."""
+    """``Category: message``, without the source line that raised it; ``config: key: message``
+    for config keys (what the user reads is the key, not a Python class)."""
+    if issubclass(category, ConfigWarning):
+        return f"config: {message}"
     return f"{category.__name__}: {message}"
 
 

@@ -10,14 +10,13 @@ precision; :mod:`kinetix.engine.precision` decides what the device runs.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from kinetix.engine.precision import parse_amp_options
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, warn_config
 from kinetix.registry import OPTIMIZERS, build
 
 for _cls in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
@@ -26,7 +25,8 @@ for _cls in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.R
 _WRAPPER_KEYS = {"type", "optimizer", "clip_grad", "paramwise_cfg", "constructor",
                  "accumulative_counts", "dtype", "loss_scale"}
 _WRAPPER_TYPES = {"OptimWrapper", "AmpOptimWrapper"}
-_CONSTRUCTORS = {"DefaultOptimWrapperConstructor", "TSMOptimWrapperConstructor"}
+_CONSTRUCTORS = {"DefaultOptimWrapperConstructor", "TSMOptimWrapperConstructor",
+                 "SwinOptimWrapperConstructor"}
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
 
 
@@ -60,8 +60,12 @@ def build_optimizer(cfg: dict, model: nn.Module, lr_scale: float = 1.0) -> torch
     if "lr" not in opt_cfg:
         raise ConfigError("optim_wrapper.optimizer.lr: missing")
     opt_cfg["lr"] = opt_cfg["lr"] * lr_scale
-    groups = _param_groups(model, opt_cfg, cfg.get("paramwise_cfg") or {},
-                           tsm=cfg.get("constructor") == "TSMOptimWrapperConstructor")
+    paramwise = cfg.get("paramwise_cfg") or {}
+    if cfg.get("constructor") == "SwinOptimWrapperConstructor":
+        groups = _swin_param_groups(model, opt_cfg, paramwise)
+    else:
+        groups = _param_groups(model, opt_cfg, paramwise,
+                               tsm=cfg.get("constructor") == "TSMOptimWrapperConstructor")
     if (opt_cfg.get("type") in FUSED and "fused" not in opt_cfg and "foreach" not in opt_cfg
             and all(p.is_cuda for g in groups for p in g["params"])):
         # One kernel for the update of all parameters, instead of several per tensor.
@@ -82,7 +86,7 @@ def _param_groups(model: nn.Module, opt_cfg: dict, paramwise: dict, tsm: bool) -
     known = {"norm_decay_mult", "bias_decay_mult", "bias_lr_mult", "fc_lr5", "custom_keys"}
     for key in paramwise:
         if key not in known:
-            warnings.warn(f"optim_wrapper.paramwise_cfg.{key} is not honoured by kinetix", stacklevel=2)
+            warn_config(f"optim_wrapper.paramwise_cfg.{key}", "not honoured by kinetix; ignored")
     fc_lr5 = tsm and paramwise.get("fc_lr5", True)
     custom = paramwise.get("custom_keys", {})
     groups: list[dict[str, Any]] = []
@@ -102,6 +106,27 @@ def _param_groups(model: nn.Module, opt_cfg: dict, paramwise: dict, tsm: bool) -
             if key in full:
                 group["lr"] = lr * mult.get("lr_mult", 1.0)
                 group["weight_decay"] = wd * mult.get("decay_mult", 1.0)
+        groups.append(group)
+    return _merge_groups(groups)
+
+
+def _swin_param_groups(model: nn.Module, opt_cfg: dict, paramwise: dict) -> list[dict[str, Any]]:
+    """MMAction2's SwinOptimWrapperConstructor: every ``paramwise_cfg`` key is a name fragment
+    (``norm``, ``relative_position_bias_table``, ``backbone``...); a parameter whose name
+    (prefixed ``base.``, as there) contains several gets the product of their multipliers."""
+    lr, wd = opt_cfg["lr"], opt_cfg.get("weight_decay", 0.0)
+    for key, mult in paramwise.items():
+        if not isinstance(mult, dict):
+            raise ConfigError(f"optim_wrapper.paramwise_cfg.{key}: expected a dict of lr_mult / "
+                              f"decay_mult, got {mult!r}")
+    groups: list[dict[str, Any]] = []
+    for module_name, _, param_name, param in _named_leaf_params(model):
+        full = f"base.{module_name}.{param_name}" if module_name else f"base.{param_name}"
+        group: dict[str, Any] = {"params": [param], "lr": lr, "weight_decay": wd}
+        for key, mult in paramwise.items():
+            if key in full:
+                group["lr"] *= mult.get("lr_mult", 1.0)
+                group["weight_decay"] *= mult.get("decay_mult", 1.0)
         groups.append(group)
     return _merge_groups(groups)
 

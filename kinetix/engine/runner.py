@@ -9,13 +9,11 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
-import pickle
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from kinetix import __version__
@@ -27,14 +25,19 @@ from kinetix.engine.config_check import check_config, check_output_dir, check_ou
 from kinetix.engine.env import init_distributed, resolve_seed, select_device, set_random_seed
 from kinetix.engine.hooks import PRIORITIES, ValidationHook
 from kinetix.engine.inference import Predictions, predict
-from kinetix.engine.logs import ScalarWriter, format_line, get_logger, setup_logger
+from kinetix.engine.labels import class_names
+from kinetix.engine.logs import format_line, get_logger, setup_logger
 from kinetix.engine.optim import build_optimizer
 from kinetix.engine.precision import training_precision
+from kinetix.engine.progress import training_progress
+from kinetix.engine.results import DUMP_SUFFIXES, dump_records, encode
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.skips import LIST_NAMES, SkipLog, report_missing
 from kinetix.engine.speed import compile_model, compile_options, to_channels_last, use_channels_last
 from kinetix.engine.trainer import Hook, Trainer
-from kinetix.errors import ConfigError, DataError
+from kinetix.engine.vis_backends import build_visualizer
+from kinetix.engine.visualize import ValidationPictures, pipeline_rows
+from kinetix.errors import ConfigError, ConfigWarning, DataError
 from kinetix.registry import HOOKS, LOOPS, METRICS, MODELS, SCHEDULERS, build, unknown_type_message
 from kinetix.utils.imports import import_custom_modules
 
@@ -80,6 +83,9 @@ class Run:
 
 def prepare(opts: RunOptions, mode: str) -> Run:
     """Load and check the config, join the process group, set up the work dir and logs."""
+    # Warnings about the config come before the run folder exists: print them as log
+    # lines now, and copy them into the log file once it is opened.
+    setup_logger(None, keep_early=True)
     cfg = load_config(opts.config)
     apply_cfg_options(cfg, opts.cfg_options)
     # The user's modules register their types; the check below looks those up.
@@ -263,7 +269,7 @@ def _build_hook(cfg: Any, key_path: str) -> Hook | None:
     custom = key_path.startswith("custom_hooks")
     if custom and isinstance(cfg.get("type"), str) and cfg["type"] not in HOOKS:
         warnings.warn(f"{unknown_type_message(cfg['type'], f'{key_path}.type', HOOKS)}; this hook is "
-                      f"skipped", stacklevel=2)
+                      f"skipped", ConfigWarning, stacklevel=2)
         return None
     hook = build(cfg, HOOKS, key_path)
     if hook is None:
@@ -275,7 +281,7 @@ def _build_hook(cfg: Any, key_path: str) -> Hook | None:
                    f"kinetix.engine.Hook and use before_train/before_epoch/after_step/after_epoch/after_train")
         if not custom:
             raise ConfigError(message)
-        warnings.warn(f"{message}; this hook is skipped", stacklevel=2)
+        warnings.warn(f"{message}; this hook is skipped", ConfigWarning, stacklevel=2)
         return None
     if priority is not None:
         if isinstance(priority, str) and priority.upper() in PRIORITIES:
@@ -332,10 +338,17 @@ def train(opts: RunOptions) -> None:
     amp = training_precision(cfg["optim_wrapper"], opts.amp, run.device)
     logger.info(f"Precision: {amp.note}")
     speed_up(model, cfg, run.device)
+    visualizer = build_visualizer(cfg.get("visualizer"), run.run_dir)
+    visualizer.add_config(config_text(run.cfg))
+    hooks = _hooks(cfg, validation)
+    for hook in hooks:
+        if isinstance(hook, ValidationPictures) and validation is not None:
+            hook.setup(run.run_dir, class_names(cfg, "val")[0],
+                       pipeline_rows((cfg["val_dataloader"].get("dataset") or {}).get("pipeline")))
     trainer = Trainer(model=wrap_distributed(model, run.device), optimizer=optimizer,
                       train_loader=train_loader, max_epochs=loop.get("max_epochs"), max_iters=loop.get("max_iters"),
-                      lr_schedule=schedule, hooks=_hooks(cfg, validation), device=run.device,
-                      work_dir=run.work_dir, scalars=ScalarWriter(run.run_dir / "vis_data" / "scalars.json"),
+                      lr_schedule=schedule, hooks=hooks, device=run.device,
+                      work_dir=run.work_dir, scalars=visualizer,
                       meta=_checkpoint_meta(run.cfg, opts, seed),
                       clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp,
                       accumulative_counts=cfg["optim_wrapper"].get("accumulative_counts", 1),
@@ -346,7 +359,12 @@ def train(opts: RunOptions) -> None:
         logger.info(f"Resumed from {resume_path} at epoch {trainer.epoch}, iteration {trainer.iter}"
                     + (f" ({trainer.batches_done} batches into epoch {trainer.epoch + 1})"
                        if trainer.batches_done else ""))
-    trainer.train()
+    try:
+        with training_progress(trainer.hooks) as hooks:  # a bar when stderr is a terminal
+            trainer.hooks = hooks
+            trainer.train()
+    finally:
+        visualizer.close()
     logger.info(f"Training done: {trainer.epoch} epochs, {trainer.iter} iterations, work dir {run.work_dir}")
     keep_config(run, opts)
 
@@ -368,7 +386,9 @@ def _resume_checkpoint(opts: RunOptions, cfg: dict, work_dir: Path) -> tuple[str
 
 def _validate(model: torch.nn.Module, loader: Any, metrics: list[Any], run: Run, trainer: Trainer) -> dict[str, float]:
     # The trainer's skip log: a video is warned about once per run, in training or validation.
+    pictures = next((h for h in trainer.hooks if isinstance(h, ValidationPictures)), None)
     preds = predict(model, loader, run.device, skip_log=trainer.skip_log,
+                    on_batch=pictures.on_batch(trainer) if pictures is not None else None,
                     fixed_batch=compile_options(run.cfg) is not None)
     results = compute_metrics(metrics, preds)
     n = len(loader)
@@ -385,8 +405,8 @@ def _listed_in(skip_log: SkipLog) -> str:
 
 
 def test(opts: RunOptions) -> dict[str, float]:
-    if opts.dump and not opts.dump.endswith((".pkl", ".pickle")):
-        raise ConfigError(f"--dump {opts.dump}: the file must end in .pkl or .pickle")
+    if opts.dump and not opts.dump.endswith(DUMP_SUFFIXES):
+        raise ConfigError(f"--dump {opts.dump}: the file must end in .pkl or .pickle (MMAction2's), or .json")
     run = prepare(opts, "test")
     if opts.dump and get_rank() == 0:
         check_output_file(opts.dump, "--dump")
@@ -411,9 +431,7 @@ def test(opts: RunOptions) -> dict[str, float]:
     metrics = build_metrics(cfg["test_evaluator"], "test_evaluator")
     on_batch = None
     if opts.show_dir or opts.show:
-        from kinetix.engine.visualize import Visualizer
-        on_batch = Visualizer(opts.show_dir, opts.show, opts.interval, opts.wait_time,
-                              cfg.get("test_dataloader", {}).get("dataset", {}).get("classes"))
+        on_batch = _test_visualizer(cfg, opts)
     preds = predict(model, loader, run.device, amp=opts.amp, on_batch=on_batch, progress=True,
                     skip_log=skip_log, fixed_batch=compile_options(cfg) is not None)
     total = len(loader.dataset)
@@ -437,32 +455,16 @@ def test(opts: RunOptions) -> dict[str, float]:
             write_atomic(path, text)
         logger.info(f"Metrics written to {run.work_dir / 'test_metrics.json'}")
         if opts.dump:
-            write_atomic(opts.dump, pickle.dumps(_dump_records(preds)))
+            write_atomic(opts.dump, encode(dump_records(preds), opts.dump))
             logger.info(f"Dumped {len(preds)} predictions and {len(preds.skips)} skipped samples to {opts.dump}")
     barrier()
     return results
 
 
-def _dump_records(preds: Predictions) -> list[dict[str, Any]]:
-    """One record per sample, in dataset order: MMAction2's three keys, plus the sample's
-    dataset ``index`` and ``filename`` (to match the list), ``skipped`` and ``reason``.
-
-    A skipped sample keeps its place, so ``records[i]['index'] == i``: its ``pred_score``
-    is NaN (same shape as the others, so stacking the scores still works) and its
-    ``pred_label`` is -1, a class no label has.
-    """
-    records: dict[int, dict[str, Any]] = {}
-    for index, score, label, filename in zip(preds.indices, preds.scores, preds.labels, preds.filenames):
-        score_t = torch.from_numpy(np.ascontiguousarray(score, dtype=np.float32))
-        # argmax over classes: (1,), or (views, 1) per view with average_clips=None, as MMAction2
-        records[int(index)] = {"pred_score": score_t, "pred_label": score_t.argmax(dim=-1, keepdim=True),
-                               "gt_label": torch.as_tensor(label), "index": int(index), "filename": filename,
-                               "skipped": False, "reason": ""}
-    score_shape = tuple(preds.scores.shape[1:])
-    for skip in preds.skips:
-        records[skip.index] = {"pred_score": torch.full(score_shape, float("nan")),
-                               "pred_label": torch.tensor([-1]),
-                               "gt_label": torch.as_tensor(skip.label if skip.label is not None else -1),
-                               "index": skip.index, "filename": skip.filename,
-                               "skipped": True, "reason": skip.reason}
-    return [records[i] for i in sorted(records)]
+def _test_visualizer(cfg: dict, opts: RunOptions) -> Any:
+    from kinetix.engine.visualize import Visualizer
+    classes, source = class_names(cfg, "test")
+    get_logger().info(f"--show-dir/--show: class names from {source}" if classes else f"--show-dir/--show: {source}")
+    dataset = cfg["test_dataloader"].get("dataset") or {}
+    return Visualizer(opts.show_dir, opts.show, opts.interval, opts.wait_time, classes,
+                      rows=pipeline_rows(dataset.get("pipeline")))

@@ -85,6 +85,7 @@ class Trainer:
         self.scalars = scalars
         self.meta = dict(meta or {})  # saved in every checkpoint (seed, config, ...)
         self.metrics: dict[str, float] = {}  # the latest validation result
+        self.logged: dict[str, Any] = {}    # the latest values LoggerHook logged (host numbers)
         self.best: dict[str, Any] = {}      # best score, its epoch and file (CheckpointHook)
         self.scaler = make_grad_scaler(device, self.precision)  # enabled for fp16 only
         self.epoch = 0          # completed epochs

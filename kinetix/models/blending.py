@@ -20,7 +20,10 @@ class BaseMiniBatchBlending:
     def __init__(self, num_classes: int, alpha: float = 0.2) -> None:
         self.num_classes = num_classes
         self.alpha = alpha
-        self._beta = torch.distributions.Beta(alpha, alpha)
+        # The Beta's parameters live on the CPU (where lam is drawn) even when the model is
+        # built under another default device (meta, for a full-size build without memory).
+        a = torch.tensor(float(alpha), device="cpu")
+        self._beta = torch.distributions.Beta(a, a)
 
     def _soft(self, labels: torch.Tensor) -> torch.Tensor:
         if labels.dim() == 1 and not labels.is_floating_point():
@@ -39,8 +42,10 @@ class MixupBlending(BaseMiniBatchBlending):
     """mixup: a convex combination of each sample with a random partner."""
 
     def blend(self, imgs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        lam = float(self._beta.sample())
-        partner = torch.randperm(imgs.shape[0], device=imgs.device)
+        # MMAction2's draws in MMAction2's order (lam, then the partners), and lam kept a
+        # float32 tensor, so that a seed gives the same blend bit for bit.
+        lam = self._beta.sample()
+        partner = torch.randperm(imgs.shape[0]).to(imgs.device)
         imgs = lam * imgs + (1 - lam) * imgs[partner]
         labels = lam * labels + (1 - lam) * labels[partner]
         return imgs, labels
@@ -51,18 +56,20 @@ class CutmixBlending(BaseMiniBatchBlending):
     """cutmix: paste a random box from a partner; labels weighted by area."""
 
     def blend(self, imgs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        lam = float(self._beta.sample())
-        partner = torch.randperm(imgs.shape[0], device=imgs.device)
+        # MMAction2's draws in MMAction2's order (partners, lam, then x before y) and its
+        # float32 arithmetic, so that a seed gives the same box and weights.
+        partner = torch.randperm(imgs.shape[0]).to(imgs.device)
+        lam = self._beta.sample()
         h, w = imgs.shape[-2:]
-        cut = (1.0 - lam) ** 0.5
+        cut = torch.sqrt(1.0 - lam)
         cut_h, cut_w = int(h * cut), int(w * cut)
-        cy, cx = int(torch.randint(h, (1,))), int(torch.randint(w, (1,)))
+        cx, cy = int(torch.randint(w, (1,))[0]), int(torch.randint(h, (1,))[0])
         y1, y2 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
         x1, x2 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
         imgs = imgs.clone()
         imgs[..., y1:y2, x1:x2] = imgs[partner][..., y1:y2, x1:x2]
         # The box may be clipped at the border: weight labels by the area really pasted.
-        lam = 1.0 - (y2 - y1) * (x2 - x1) / (h * w)
+        lam = 1 - torch.tensor(float((y2 - y1) * (x2 - x1))) / (h * w)
         labels = lam * labels + (1 - lam) * labels[partner]
         return imgs, labels
 

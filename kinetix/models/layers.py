@@ -40,6 +40,8 @@ _NORM_TYPES: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "IN1d": (nn.InstanceNorm1d, "in"),
     "IN2d": (nn.InstanceNorm2d, "in"),
     "IN3d": (nn.InstanceNorm3d, "in"),
+    # Over the last axis: transformers keep channels last.
+    "LN": (nn.LayerNorm, "ln"),
 }
 
 _ACT_TYPES: dict[str, type[nn.Module]] = {
@@ -256,3 +258,54 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob}"
+
+
+# ---- transformer pieces (mmcv's module trees, so checkpoints keep their names) ----
+
+def build_dropout(cfg: dict | None, cfg_name: str = "dropout_layer") -> nn.Module:
+    """``dict(type='DropPath'|'Dropout', drop_prob=p)`` as mmcv's configs write it; None is
+    the identity."""
+    if cfg is None:
+        return nn.Identity()
+    name, extra = _split_type(cfg, cfg_name, "Dropout")
+    prob = float(extra.pop("drop_prob", 0.5 if name == "Dropout" else 0.1))
+    if extra:
+        raise ConfigError(f"{cfg_name}: unexpected keys {sorted(extra)} for {name}")
+    if name == "DropPath":
+        return DropPath(prob)
+    if name == "Dropout":
+        return nn.Dropout(prob)
+    raise _unknown("dropout", cfg_name, name, {"DropPath": 0, "Dropout": 0})
+
+
+class FFN(nn.Module):
+    """The transformer MLP: ``num_fcs`` linear layers with an activation and dropout between
+    them, then ``dropout_layer`` on the branch and (``add_identity``) the residual sum.
+
+    The layers sit in ``layers`` as ``Sequential(Linear, act, Dropout), ..., Linear, Dropout``,
+    so the weights are named ``layers.0.0.weight`` and ``layers.1.weight`` as in mmcv.
+    """
+
+    def __init__(self, embed_dims: int = 256, feedforward_channels: int = 1024, num_fcs: int = 2,
+                 act_cfg: dict = dict(type="ReLU", inplace=True), ffn_drop: float = 0.0,
+                 dropout_layer: dict | None = None, add_identity: bool = True) -> None:
+        super().__init__()
+        if num_fcs < 2:
+            raise ConfigError(f"ffn_cfgs.num_fcs: must be at least 2, got {num_fcs}")
+        self.embed_dims = embed_dims
+        layers: list[nn.Module] = []
+        width = embed_dims
+        for _ in range(num_fcs - 1):
+            layers.append(nn.Sequential(nn.Linear(width, feedforward_channels),
+                                        build_activation_layer(act_cfg), nn.Dropout(ffn_drop)))
+            width = feedforward_channels
+        layers += [nn.Linear(width, embed_dims), nn.Dropout(ffn_drop)]
+        self.layers = nn.Sequential(*layers)
+        self.dropout_layer = build_dropout(dropout_layer)
+        self.add_identity = add_identity
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.dropout_layer(self.layers(x))
+        if not self.add_identity:
+            return out
+        return (x if identity is None else identity) + out

@@ -18,7 +18,9 @@ from kinetix.models.blending import BaseMiniBatchBlending
 from kinetix.registry import MODELS, build
 
 # format_shape -> (inputs rank including batch axis, layout shown in errors)
-_FORMATS = {"NCHW": (5, "(B, N, C, H, W)"), "NCTHW": (6, "(B, V, C, T, H, W)")}
+_FORMATS = {"NCHW": (5, "(B, N, C, H, W)"), "NCTHW": (6, "(B, V, C, T, H, W)"),
+            # RecognizerOmni's mix: a batch of images, or a batch of clips (one kind a batch)
+            "MIX2d3d": (6, "(B, C, H, W) images or (B, V, C, T, H, W) clips")}
 
 
 @MODELS.register
@@ -62,7 +64,8 @@ class ActionDataPreprocessor(nn.Module):
         device = self._device_probe.device
         inputs: torch.Tensor = batch["inputs"]
         rank, layout = _FORMATS[self.format_shape]
-        if inputs.dim() != rank:
+        images = self.format_shape == "MIX2d3d" and inputs.dim() == 4
+        if inputs.dim() != rank and not images:
             raise ConfigError(f"model.data_preprocessor.format_shape: {self.format_shape!r} expects "
                               f"inputs {layout}, got shape {tuple(inputs.shape)}; does the "
                               f"pipeline's FormatShape match?")
@@ -71,12 +74,15 @@ class ActionDataPreprocessor(nn.Module):
         if labels is not None:
             labels = torch.as_tensor(labels).to(device, non_blocking=True)
         if self.to_rgb:
-            inputs = inputs.flip(2)  # BGR <-> RGB on the channel axis
+            inputs = inputs.flip(1 if images else 2)  # BGR <-> RGB on the channel axis
         # Contiguous (or channels-last) in the same pass: collated inputs are transposed views.
         inputs = self._dense(inputs, torch.float32 if self.to_float32 or self.mean is not None
                              else inputs.dtype)
         if self.mean is not None:
-            inputs = (inputs - self.mean) / self.std
+            mean, std = self.mean, self.std
+            if images:   # the stats were shaped for clips; images have no T axis
+                mean, std = mean.view(-1, 1, 1), std.view(-1, 1, 1)
+            inputs = (inputs - mean) / std
         if training and self.blending is not None:
             if labels is None:
                 raise DataError("model.data_preprocessor.blending: the batch has no 'labels'")

@@ -9,7 +9,8 @@ Names are matched per ``ConvModule``. Our ``layer1.0.conv1`` (holding ``conv``
 and ``bn``) corresponds to torchvision's ``layer1.0.conv1`` + ``layer1.0.bn1``
 and to MMAction2's ``layer1.0.conv1.conv`` + ``layer1.0.conv1.bn``; our
 ``downsample`` to torchvision's ``downsample.0`` / ``downsample.1``. Wrapper
-modules (``TemporalShift.net``, ``TemporalPool.net``, ``TABlock.block``) are dropped from
+modules (``TemporalShift.net``, ``TemporalPool.net``, ``TABlock.block``, TIN's
+``CombineNet.net2``) are dropped from
 names on both sides, so a plain ResNet checkpoint loads into ResNetTSM and TANet. A 2D kernel
 loaded into a 3D conv is inflated: repeated over time and divided by its length,
 so a static clip gives the 2D network's response.
@@ -43,8 +44,12 @@ def read_state_dict(path: str, key: str = _KEY) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{key}: no such file {path!r}")
     cached = f" (cached at {local})" if is_remote(path) else ""
     obj = safe_torch_load(local, label=f"{key}: {path}{cached}")
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
+    # MMAction2 checkpoints nest the weights under "state_dict", the original (2D) Swin ones
+    # under "model".
+    for wrapper in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+            break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{key}: {path!r} holds no state dict of tensors")
     return {_strip_prefixes(k): v for k, v in obj.items()}
@@ -57,7 +62,8 @@ def _strip_prefixes(name: str) -> str:
     return name
 
 
-_WRAPPERS = {"net", "block"}  # TemporalShift/TemporalPool.net, TANet's TABlock.block
+# TemporalShift/TemporalPool.net, TANet's TABlock.block, TIN's CombineNet.net2
+_WRAPPERS = {"net", "block", "net2"}
 
 
 def _canonical(name: str) -> str:
@@ -90,7 +96,9 @@ def load_resnet_weights(model: nn.Module, path: str, key: str = _KEY) -> None:
             conv_src, bn_src = f"{cname}.conv", f"{cname}.bn"
         else:
             conv_src, bn_src = _torchvision_names(cname)
-        conv = getattr(module.conv, "net", module.conv)
+        conv = module.conv
+        for wrapper in ("net", "net2"):   # TemporalShift's net, TIN's CombineNet.net2
+            conv = getattr(conv, wrapper, conv)
         targets = [(conv.weight, f"{conv_src}.weight")]
         if conv.bias is not None:
             targets.append((conv.bias, f"{conv_src}.bias"))

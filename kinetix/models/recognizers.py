@@ -15,13 +15,12 @@ for the neck's output or the head's raw per-view scores.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
-from kinetix.errors import ConfigError, DataError
+from kinetix.errors import ConfigError, DataError, warn_config
 from kinetix.models.preprocessor import ActionDataPreprocessor
 from kinetix.registry import MODELS
 
@@ -53,8 +52,7 @@ class BaseRecognizer(nn.Module):
         self.test_cfg = dict(test_cfg or {})
         unknown = sorted(set(self.test_cfg) - _KNOWN_TEST_CFG)
         if unknown:
-            warnings.warn(f"model.test_cfg: {', '.join(unknown)} not supported; ignored",
-                          stacklevel=2)
+            warn_config("model.test_cfg", f"{', '.join(unknown)} not supported; ignored")
         # MMAction2 lets test_cfg override the head's averaging.
         if "average_clips" in self.test_cfg:
             cls_head.average_clips = self.test_cfg["average_clips"]

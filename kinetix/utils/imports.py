@@ -16,7 +16,7 @@ import sys
 import warnings
 from typing import Any
 
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, ConfigWarning
 
 _IMPORTLIB_DIR = os.path.dirname(importlib.__file__)  # its frames are not the user's code
 
@@ -60,7 +60,7 @@ def import_custom_modules(spec: Any, key_path: str = "custom_imports") -> list[s
             message = f"{key_path}.imports.{i}: cannot import {name!r}: {_describe(exc)}"
             if not allow_failed:
                 raise ConfigError(message) from exc
-            warnings.warn(f"{message} (allow_failed_imports=True: going on without it)", stacklevel=2)
+            warnings.warn(f"{message} (allow_failed_imports=True: going on without it)", ConfigWarning, stacklevel=2)
             continue
         imported.append(name)
     return imported

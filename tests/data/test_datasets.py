@@ -197,7 +197,7 @@ def test_evaluation_loaders_do_not_pad(synth):
     assert build_dataloader(cfg, "train_dataloader", 0, True).sampler.round_up
     assert not build_dataloader(cfg, "val_dataloader", 0, False, for_eval=True).sampler.round_up
     padded = dict(cfg, sampler=dict(type="DefaultSampler", round_up=True))
-    with pytest.warns(UserWarning, match=r"test_dataloader\.sampler\.round_up=True is ignored"):
+    with pytest.warns(UserWarning, match=r"test_dataloader\.sampler\.round_up: True is ignored"):
         loader = build_dataloader(padded, "test_dataloader", 0, False, for_eval=True)
     assert not loader.sampler.round_up
 

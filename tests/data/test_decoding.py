@@ -203,3 +203,23 @@ def test_a_forked_worker_converts_frames_after_its_parent_did(coded_video):
         child.kill()
     assert not hung, "the forked child hung converting a frame"
     assert queue.get(timeout=5) == [5, 6]
+
+
+def test_a_mid_stream_resolution_change_is_resized_with_opencv(tmp_path):
+    # Two clips spliced into one stream: 30 frames at 64x96, then 30 at 128x192.
+    from kinetix.data.tricky_videos import read_frame_number, write_resolution_change_video
+    cv2 = pytest.importorskip("cv2")
+    path = write_resolution_change_video(str(tmp_path))
+    with av.open(path) as container:
+        native = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert {f.shape for f in native} == {(64, 96, 3), (128, 192, 3)}
+    frames = VideoReader(path).get_frames([3, 45, 31, 4])
+    assert [f.shape for f in frames] == [(64, 96, 3)] * 4
+    assert [read_frame_number(f) for f in frames] == [3, 45, 31, 4]
+    assert np.array_equal(frames[0], native[3])  # first-size frames are untouched
+    # The larger frames are brought down exactly as cv2.resize (bilinear, no antialiasing)
+    # does, the Resize transform's resize; PIL's filter would blur them differently.
+    for got, i in ((frames[1], 45), (frames[2], 31)):
+        assert np.array_equal(got, cv2.resize(native[i], (96, 64), interpolation=cv2.INTER_LINEAR))
+    pil = np.asarray(Image.fromarray(native[45]).resize((96, 64), Image.Resampling.BILINEAR))
+    assert not np.array_equal(frames[1], pil)

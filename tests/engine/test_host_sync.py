@@ -17,6 +17,7 @@ import torch
 import kinetix.models  # noqa: F401  (registers the model types)
 from kinetix.engine.hooks import LoggerHook
 from kinetix.engine.logs import ScalarWriter
+from kinetix.engine.progress import TrainProgressHook
 from kinetix.engine.schedulers import LRSchedule
 from kinetix.engine.trainer import Trainer
 from kinetix.errors import KinetixError
@@ -40,10 +41,10 @@ def loader(n: int) -> list[dict]:
              "labels": torch.tensor([i % 5, (i + 1) % 5])} for i in range(n)]
 
 
-def make_trainer(model: torch.nn.Module, batches: list[dict], interval: int) -> Trainer:
+def make_trainer(model: torch.nn.Module, batches: list[dict], interval: int, *hooks) -> Trainer:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     return Trainer(model=model, optimizer=optimizer, train_loader=batches, max_epochs=1,
-                   lr_schedule=LRSchedule([], len(batches)), hooks=[LoggerHook(interval=interval)],
+                   lr_schedule=LRSchedule([], len(batches)), hooks=[LoggerHook(interval=interval), *hooks],
                    device=torch.device("cpu"), work_dir=Path("."), scalars=ScalarWriter(None),
                    clip_grad=dict(max_norm=40, norm_type=2))
 
@@ -62,7 +63,8 @@ def count_reads(monkeypatch: pytest.MonkeyPatch, trainer: Trainer) -> collection
 
 
 def test_values_are_read_only_at_log_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    trainer = make_trainer(tsm(), loader(10), interval=5)
+    monkeypatch.setenv("KINETIX_PROGRESS", "1")   # the terminal's progress bar, too
+    trainer = make_trainer(tsm(), loader(10), 5, TrainProgressHook())
     reads = count_reads(monkeypatch, trainer)
     trainer.train()
     monkeypatch.undo()

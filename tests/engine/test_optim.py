@@ -37,6 +37,25 @@ def test_tsm_constructor_fc_lr5_and_no_decay_on_norm_and_bias():
     assert _group_of(opt, model.backbone[0].weight)["weight_decay"] == pytest.approx(1e-4)
 
 
+def test_swin_constructor_multiplies_the_matching_name_fragments():
+    model = Tiny()
+    model.backbone.norm = nn.LayerNorm(4)
+    paramwise = dict(norm=dict(decay_mult=0.), backbone=dict(lr_mult=0.1),
+                     fc_cls=dict(lr_mult=3.0, decay_mult=0.5))
+    opt = build_optimizer(dict(constructor="SwinOptimWrapperConstructor", paramwise_cfg=paramwise,
+                               optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.05)), model)
+    norm = _group_of(opt, model.backbone.norm.weight)   # "backbone" and "norm" both match
+    assert norm["lr"] == pytest.approx(1e-4) and norm["weight_decay"] == 0
+    conv = _group_of(opt, model.backbone[0].bias)       # no default bias / norm rules here
+    assert conv["lr"] == pytest.approx(1e-4) and conv["weight_decay"] == pytest.approx(0.05)
+    fc = _group_of(opt, model.cls_head.fc_cls.weight)
+    assert fc["lr"] == pytest.approx(3e-3) and fc["weight_decay"] == pytest.approx(0.025)
+    with pytest.raises(ConfigError, match="optim_wrapper.paramwise_cfg.norm"):
+        build_optimizer(dict(constructor="SwinOptimWrapperConstructor",
+                             paramwise_cfg=dict(norm=0.0), optimizer=dict(type="AdamW", lr=1.0)),
+                        model)
+
+
 def test_adamw_and_errors():
     model = Tiny()
     assert isinstance(build_optimizer(dict(optimizer=dict(type="AdamW", lr=1e-3)), model), torch.optim.AdamW)

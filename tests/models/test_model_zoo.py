@@ -128,6 +128,23 @@ ZOO = {
                            num_segments=4, average_clips="prob"),
              data_preprocessor=_pre("NCHW")),
         (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
+    # TIN's channel groups need (block input channels / shift_div) divisible by 4.
+    "tin_r18": (
+        dict(type="Recognizer2D",
+             backbone=dict(type="ResNetTIN", depth=18, base_channels=16, num_segments=4,
+                           shift_div=4, norm_eval=False, pretrained=None),
+             cls_head=dict(type="TSMHead", num_classes=NUM_CLASSES, in_channels=128,
+                           num_segments=4, is_shift=True, average_clips="prob"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
+    # Clips here; images and a mix of sources are in test_omni.py.
+    "omni_r50_tiny": (
+        dict(type="RecognizerOmni",
+             backbone=dict(type="OmniResNet", layers=(1, 1, 1, 1), base_channels=8),
+             cls_head=dict(type="OmniHead", image_classes=7, video_classes=NUM_CLASSES,
+                           in_channels=256, average_clips="prob"),
+             data_preprocessor=_pre("MIX2d3d")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
     "tsm_mobilenet_v2_frozen_cp": (
         dict(type="Recognizer2D",
              backbone=dict(type="MobileNetV2TSM", num_segments=4, shift_div=4, widen_factor=0.25,
@@ -257,6 +274,78 @@ ZOO = {
                            dropout_ratio=0.5, average_clips="prob"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 2, 32, 32), (1, 2, 3, 2, 32, 32), "index"),
+    "mvit": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="MViT", arch=dict(embed_dims=8, num_layers=3, num_heads=1,
+                                                  downscale_indices=[1, 2]),
+                           spatial_size=32, temporal_size=4, drop_path_rate=0.2, with_cp=True),
+             cls_head=dict(type="MViTHead", num_classes=NUM_CLASSES, in_channels=32,
+                           label_smooth_eps=0.1, average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
+    "mvit_mean_token": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="MViT", arch=dict(embed_dims=8, num_layers=3, num_heads=1,
+                                                  downscale_indices=[1, 2]),
+                           spatial_size=32, temporal_size=4, use_abs_pos_embed=True,
+                           dim_mul_in_attention=False, with_cls_token=False,
+                           output_cls_token=False),
+             cls_head=dict(type="MViTHead", num_classes=NUM_CLASSES, in_channels=32,
+                           with_cls_token=False, dropout_ratio=0.0, average_clips="score"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
+    # UniFormerV2 with every optional part on: local MHRA before and after attention,
+    # stochastic depth in the blocks and the decoder, temporal downsampling in the stem.
+    "uniformerv2_lmhra_droppath": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="UniFormerV2", input_resolution=32, patch_size=8, width=32,
+                           layers=3, heads=2, t_size=4, temporal_downsample=True,
+                           no_lmhra=False, double_lmhra=True, return_list=[1, 2], n_layers=2,
+                           n_dim=32, n_head=2, mlp_dropout=[0.5, 0.5],
+                           backbone_drop_path_rate=0.1, drop_path_rate=0.1,
+                           clip_pretrained=False),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           dropout_ratio=0.5, average_clips="prob"),
+    "swin3d": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="SwinTransformer3D",
+                           arch=dict(embed_dims=8, depths=[2, 2], num_heads=[1, 2]),
+                           window_size=(2, 4, 4), drop_path_rate=0.2, with_cp=True,
+                           frozen_stages=0, out_indices=(1,)),
+             cls_head=dict(type="I3DHead", num_classes=NUM_CLASSES, in_channels=16,
+                           average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
+    # VideoMAE's ViT with every option the shipped configs leave off: learned positions,
+    # LayerScale, stochastic depth, checkpointed blocks, class-token-style output.
+    "videomae_vit": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="VisionTransformer", img_size=32, patch_size=16, embed_dims=32,
+                           depth=2, num_heads=2, num_frames=4, drop_path_rate=0.1,
+                           init_values=0.1, use_learnable_pos_emb=True, with_cp=True),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
+    "videomae_vit_first_token": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="VisionTransformer", img_size=32, patch_size=16, embed_dims=32,
+                           depth=1, num_heads=2, num_frames=4, use_mean_pooling=False,
+                           qkv_bias=False),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index"),
+    **{f"timesformer_{kind}": (
+        dict(type="Recognizer3D",
+             backbone=dict(type="TimeSformer", num_frames=4, img_size=32, patch_size=16,
+                           embed_dims=32, num_heads=2, num_transformer_layers=2,
+                           attention_type=kind, dropout_ratio=0.1, with_cp=True),
+             cls_head=dict(type="TimeSformerHead", num_classes=NUM_CLASSES, in_channels=32,
+                           average_clips="prob"),
+             data_preprocessor=_pre("NCTHW")),
+        (2, 1, 3, 4, 32, 32), (1, 2, 3, 4, 32, 32), "index")
+       for kind in ("divided_space_time", "joint_space_time", "space_only")},
     "tsn_random_batch_augment": (
         {**_tsn(dict(type="ResNet", depth=18, base_channels=8), 64),
          "data_preprocessor": _pre("NCHW", blending=dict(
@@ -297,9 +386,11 @@ def test_train_step_and_predict(name: str) -> None:
     losses["loss"].backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     assert trainable
-    missing = [n for n, p in trainable if p.grad is None]
+    # OmniHead's image classifier (fc2d) sees no clip batch; test_omni.py trains it on images.
+    unused = "cls_head.fc2d." if cfg["type"] == "RecognizerOmni" else None
+    missing = [n for n, p in trainable if p.grad is None and not (unused and n.startswith(unused))]
     assert not missing, missing
-    assert all(torch.isfinite(p.grad).all() for _, p in trainable)
+    assert all(torch.isfinite(p.grad).all() for _, p in trainable if p.grad is not None)
 
     model.eval()
     with torch.no_grad():
@@ -316,9 +407,16 @@ def test_train_step_and_predict(name: str) -> None:
     # (a TSM temporal pool halves the frames)
     images = test_shape[0] * test_shape[1] // (2 if getattr(model.backbone, "temporal_pool", False)
                                                else 1)
-    # C3D's backbone ends in its fc6/fc7 layers, so its features are flat vectors.
-    feat_dims = 2 if cfg["backbone"]["type"] == "C3D" else len(test_shape) - 1
+    # C3D's backbone ends in its fc6/fc7 layers, so its features are flat vectors; so are
+    # UniFormerV2's (its decoder's video token).
+    feat_dims = 2 if cfg["backbone"]["type"] in ("C3D", "UniFormerV2") else len(test_shape) - 1
+    # C3D's backbone ends in its fc6/fc7 layers, the transformers in a pooled token: their
+    # features are flat vectors.
+    flat = cfg["backbone"]["type"] in ("C3D", "TimeSformer", "VisionTransformer")
+    feat_dims = 2 if flat else len(test_shape) - 1
     for feat in feats if isinstance(feats, (tuple, list)) else (feats,):
+        if isinstance(feat, list):  # MViT's [patch tokens, class token] per scale
+            feat = feat[0]
         assert feat.shape[0] == images
         assert feat.dim() == feat_dims
     if model.cls_head.average_clips == "prob":

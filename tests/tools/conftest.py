@@ -32,3 +32,36 @@ def slurm_cluster(tmp_path_factory):
     cluster = start_local_slurm(tmp_path_factory.mktemp("slurm"), gpus=2)
     yield cluster
     cluster.stop()
+
+
+REPO = Path(__file__).resolve().parents[2]
+TSM_TINY = REPO / "configs/recognition/tsm/tsm_r18-tiny_1x1x8-synthetic-rgb.py"
+
+
+def tiny_set_options(root: Path, kind: str = "videos") -> list[str]:
+    """--cfg-options pointing a synthetic config at the tiny set, single-process loading."""
+    key = {"videos": "video", "rawframes": "img"}[kind]
+    opts = []
+    for split in ("train", "val", "test"):
+        loader = f"{split}_dataloader"
+        opts += [f"{loader}.num_workers=0", f"{loader}.persistent_workers=False", f"{loader}.batch_size=8",
+                 f"{loader}.dataset.ann_file={root}/{split}_list_{kind}.txt",
+                 f"{loader}.dataset.data_prefix.{key}={root}/{kind}"]
+    return opts
+
+
+SMALL_TSM = ["model.backbone.base_channels=8", "model.cls_head.in_channels=64"]
+
+
+@pytest.fixture(scope="session")
+def tiny_tsm_run(tiny_synthetic, tmp_path_factory):
+    """A 1-epoch run of the tiny TSM config with validation pictures switched on
+    (default_hooks.visualization): its work dir, holding epoch_1.pth."""
+    from kinetix import cli
+    work = tmp_path_factory.mktemp("tiny_tsm_run")
+    child = work / "tsm_vis.py"
+    child.write_text(f"_base_ = ['{TSM_TINY}']\n"
+                     "default_hooks = dict(visualization=dict(type='VisualizationHook', enable=True, interval=3))\n")
+    assert cli.train_main([str(child), "--work-dir", str(work), "--seed", "0", "--cfg-options",
+                           "train_cfg.max_epochs=1", *SMALL_TSM, *tiny_set_options(tiny_synthetic)]) == 0
+    return work

@@ -100,6 +100,45 @@ def test_counting_on_the_meta_device_equals_the_cpu_count_and_falls_back():
         get_flops.build = get_flops_build
 
 
+def test_attention_with_a_bias_is_counted_by_hand():
+    import torch
+    import torch.nn.functional as F
+
+    class OneAttention(nn.Module):
+        """Scaled dot-product attention of 6 tokens x 8 channels, 2 heads, with an additive bias
+        (a relative-position bias as MViT passes it), as the CPU's fused kernel would run it."""
+
+        def forward(self, x, mode, stage):
+            q = x.reshape(1, 2, 6, 4)
+            return F.scaled_dot_product_attention(q, q, q, attn_mask=torch.zeros(1, 2, 6, 6))
+
+    flops, _ = get_flops.count(OneAttention(), (1, 1, 48))
+    # q @ k^T and attn @ v: 2 heads x 6 x 6 x 4 multiply-adds each, 2 FLOPs per multiply-add
+    assert flops == 2 * 2 * (2 * 6 * 6 * 4)
+def test_attention_is_counted_fused_or_not():
+    """scaled_dot_product_attention and nn.MultiheadAttention's fast path (transformer
+    backbones) count as their projections and the two products with the attention matrix."""
+    import torch
+    import torch.nn.functional as F
+
+    class Attend(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x, mode, stage):
+            tokens = x.reshape(1, 10, 8)
+            q = tokens.view(1, 10, 2, 4).transpose(1, 2)
+            return self.mha(tokens, tokens, tokens, need_weights=False)[0] + \
+                F.scaled_dot_product_attention(q, q, q).transpose(1, 2).reshape(1, 10, 8)
+
+    flops, _ = get_flops.count(Attend(), (1, 10, 8))
+    products = 2 * (2 * 10 * 10 * 4)           # q k^T and (attention) v, 2 heads of 4
+    projections = 10 * 8 * 24 + 10 * 8 * 8     # in_proj and out_proj
+    assert flops == 2 * (projections + 2 * products)
+    assert torch.backends.mha.get_fastpath_enabled()   # restored after counting
+
+
 def test_cli_prints_gflops_and_params(capsys):
     assert get_flops.main([TSN_TINY]) == 0
     out = capsys.readouterr().out

@@ -105,8 +105,15 @@ def count(model: torch.nn.Module, shape: tuple[int, ...],
     inputs = torch.zeros(shape, device=device)
     model.eval()
     counter = FlopCounterMode(display=False, custom_mapping=SDPA_FLOPS)
-    with torch.no_grad(), counter:
-        model(inputs, mode="tensor", stage="head")
+    # nn.MultiheadAttention's inference fast path is one fused op the counter cannot see;
+    # off, it runs the matrix products the counter counts.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), counter:
+            model(inputs, mode="tensor", stage="head")
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return counter.get_total_flops(), sum(p.numel() for p in model.parameters())
 
 

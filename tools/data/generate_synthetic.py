@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kinetix.data.synthetic import generate_synthetic
+from kinetix.data.synthetic import CLASSES, generate_synthetic
+from kinetix.utils.progress import progress_bar
 
 
 def _frames(text: str) -> tuple[int, int]:
@@ -42,13 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     train = args.train if args.train is not None else (per if per is not None else 64)
     val = args.val if args.val is not None else (max(1, per // 8) if per is not None else 8)
     test = args.test if args.test is not None else (max(1, per // 4) if per is not None else 16)
+    # A bar on a terminal only (kinetix.utils.progress); cleared when done, the summary follows.
+    bar = progress_bar(total=(train + val + test) * len(CLASSES), desc="generate", unit="video", leave=False)
     try:
         info = generate_synthetic(args.out, seed=args.seed, num_train=train, num_val=val, num_test=test,
                                   size=args.size, frames=args.frames, fps=args.fps, gop=args.gop,
-                                  videos=not args.no_videos, rawframes=not args.no_rawframes)
+                                  videos=not args.no_videos, rawframes=not args.no_rawframes,
+                                  on_video=lambda: bar.update(1))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        bar.close()
     print(f"wrote {sum(info['num_videos'].values())} videos ({info['total_frames']} frames, "
           f"{args.size}x{args.size}, {args.frames[0]}-{args.frames[1]} frames each) to {info['out_dir']} "
           f"in {info['seconds']:.1f} s")

@@ -55,6 +55,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     register_all_modules()
+    parity_driver.install_tin_shift_stand_in()   # mmcv-lite has no compiled tin_shift
     root = Path(mmaction.__file__).parent / ".mim" / "configs" / "recognition"
     FIXTURES.mkdir(parents=True, exist_ok=True)
     for config in argv:

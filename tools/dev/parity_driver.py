@@ -52,6 +52,47 @@ SMALL: dict[str, dict] = {
                                          "head_dim": 16},
                             "cls_head": {"in_channels": 64}},
                   "input": {"crop_size": 64, "clip_len": 4}},
+    # MViT: 5 blocks over the 4 scales (a plain block in scales 0 and 1, downscaling blocks
+    # opening scales 1-3), 16 wide; 8 frames at 64 px make a 4 x 16 x 16 token grid, so the
+    # adaptive k/v stride (1, 8, 8) and the relative-position tables keep their real roles.
+    "MViT": {"model": {"backbone": {"arch": {"embed_dims": 16, "num_layers": 5, "num_heads": 1,
+                                             "downscale_indices": [1, 3, 4]},
+                                    "spatial_size": 64, "temporal_size": 8},
+                       "cls_head": {"in_channels": 128}},
+             "input": {"crop_size": 64, "clip_len": 8}},
+    # Every shipped config: CLIP blocks (no local MHRA), dpe + decoder on the last blocks.
+    # 32 px in 8 px patches keeps a 4x4 grid for the depthwise 3x3x3 dpe.
+    "UniFormerV2": {
+        "model": {"backbone": {"input_resolution": 32, "patch_size": 8, "width": 32, "layers": 3,
+                               "heads": 2, "t_size": 4, "return_list": [1, 2], "n_layers": 2,
+                               "n_dim": 32, "n_head": 2, "mlp_dropout": [0.5, 0.5]},
+                  "cls_head": {"in_channels": 32}},
+        "input": {"crop_size": 32, "clip_len": 4},
+    },
+    # Video Swin: four stages of two blocks (plain and shifted windows), 16 channels at first.
+    # At 64 px the first two stages' maps (16x16, 8x8) exceed the 7x7 window, so the shift
+    # mask and the window padding both run, in time too (16 frames of tokens against 8); the
+    # last two are smaller than a window, which then shrinks to them.
+    "SwinTransformer3D": {
+        "model": {"backbone": {"arch": {"embed_dims": 16, "depths": [2, 2, 2, 2],
+                                        "num_heads": [1, 2, 4, 8]}},
+                  "cls_head": {"in_channels": 128}},
+        "input": {"crop_size": 64},
+    },
+    # VideoMAE (V1, V2): two blocks, 2 heads of 16 channels, 4 frames (2 tubelets). img_size 48
+    # against a 32 px input also runs the position embedding's bicubic resize (3x3 -> 2x2).
+    "VisionTransformer": {
+        "model": {"backbone": {"img_size": 48, "embed_dims": 32, "depth": 2, "num_heads": 2,
+                               "num_frames": 4},
+                  "cls_head": {"in_channels": 32}},
+        "input": {"crop_size": 32, "clip_len": 4}},
+    # TimeSformer (all three attention types): two blocks, 2 heads of 16 channels, 4 frames
+    # of 2x2 patches (its position embedding has a fixed size: img_size = the input's).
+    "TimeSformer": {
+        "model": {"backbone": {"img_size": 32, "embed_dims": 32, "num_heads": 2,
+                               "num_transformer_layers": 2, "num_frames": 4},
+                  "cls_head": {"in_channels": 32}},
+        "input": {"crop_size": 32, "clip_len": 4}},
 }
 
 
@@ -94,7 +135,7 @@ def _no_pretrained(node: Any) -> Any:
             elif key == "pretrained2d":
                 value = False
             elif key == "init_cfg" and _loads_checkpoint(value):
-                value = None
+                continue  # the constructor's default (MMAction2's MViT cannot take None)
             out[key] = _no_pretrained(value)
         return out
     if isinstance(node, (list, tuple)):
@@ -153,14 +194,20 @@ def seed_all(seed: int = 0) -> None:
 
 
 def perturb(module: Any, seed: int) -> None:
-    """Draw the normalisation parameters and statistics (and every 1-d bias) at random:
-    freshly built, batch norm is the identity and zero-initialised residual branches are
-    invisible, so a wrong layer there would go unseen."""
+    """Draw the normalisation parameters and statistics (and every 1-d bias), and every
+    all-zero weight, at random: freshly built, batch norm is the identity and
+    zero-initialised residual branches are invisible, so a wrong layer there would go unseen."""
     import torch
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in sorted(module.state_dict(keep_vars=True).items()):
-            if not tensor.is_floating_point() or tensor.dim() != 1:
+            if not tensor.is_floating_point():
+                continue
+            if tensor.dim() > 1:
+                # Zero-initialised projections (UniFormerV2's decoder, layer-scale-like
+                # outputs) would hide whatever comes before them.
+                if not tensor.any():
+                    tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.02)
                 continue
             if name.endswith(("running_var", "weight")):
                 tensor.copy_(torch.empty(tensor.shape).uniform_(0.8, 1.25, generator=gen))
@@ -196,11 +243,54 @@ def serve(handlers: dict[str, Callable[[dict], dict]]) -> None:
 
 # ---- MMAction2's side ----
 
+def tin_shift_loop(x: Any, shift: Any) -> Any:
+    """mmcv's ``tin_shift`` (its CUDA kernel ``tin_shift_forward``), transcribed as plain loops.
+
+    mmcv-lite has no compiled ops, so MMAction2's TIN cannot run without a stand-in. This one
+    follows the kernel line by line and is meant to be obviously right, not fast: ``x`` is
+    (N, T, C, HW), ``shift`` (N, G) integers; channel ``c`` is in group ``c // (C // G)``;
+    input frame ``i`` lands on output frame ``i + shift``; the output starts at zero, so
+    frames shifted in from outside the clip stay zero. Forward only (the oracle only scores).
+    """
+    import torch
+    n_size, t_size, channels, hw_size = x.shape
+    group_channel = channels // shift.shape[1]
+    out = torch.zeros_like(x)
+    for n in range(n_size):
+        for c in range(channels):
+            t_shift = int(shift[n, c // group_channel])
+            for i in range(t_size):
+                now_t = i + t_shift
+                if 0 <= now_t < t_size:
+                    out[n, now_t, c, :] = x[n, i, c, :]
+    return out
+
+
+def install_tin_shift_stand_in() -> bool:
+    """Give ``mmcv.ops`` a ``tin_shift`` (``tin_shift_loop``) when mmcv's compiled ops are
+    missing (mmcv-lite), so that MMAction2's ResNetTIN can run; True if installed."""
+    import types
+    try:
+        from mmcv.ops import tin_shift  # noqa: F401
+        return False
+    except ImportError:
+        pass
+    import mmcv
+    ops = sys.modules.get("mmcv.ops")
+    if ops is None:   # importing the real mmcv.ops failed (no mmcv._ext): a module of one op
+        ops = types.ModuleType("mmcv.ops")
+        sys.modules["mmcv.ops"] = ops
+        mmcv.ops = ops
+    ops.tin_shift = tin_shift_loop
+    return True
+
+
 class Oracle:
     def __init__(self) -> None:
         import torch
         from mmaction.utils import register_all_modules
         register_all_modules()
+        install_tin_shift_stand_in()
         torch.manual_seed(0)
         self.model = None
         self.input = None

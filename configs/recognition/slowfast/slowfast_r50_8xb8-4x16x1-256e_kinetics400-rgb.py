@@ -1,15 +1,10 @@
 # SlowFast R50 (4x16) on Kinetics-400 raw videos from scratch: 32-frame clips (interval 2),
 # the slow pathway keeps 4 of them; 8 GPUs x 8 clips, 256 epochs.
 _base_ = [
-    '../../_base_/models/slowfast_r50.py', '../../_base_/default_runtime.py'
+    '../../_base_/datasets/kinetics400.py',
+    '../../_base_/models/slowfast_r50.py',
+    '../../_base_/default_runtime.py',
 ]
-
-dataset_type = 'VideoDataset'
-data_root = 'data/kinetics400/videos_train'
-data_root_val = 'data/kinetics400/videos_val'
-ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
-ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
-ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
 
 file_client_args = dict(io_backend='disk')
 train_pipeline = [
@@ -43,30 +38,9 @@ test_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, ann_file=ann_file_train,
-                 data_prefix=dict(video=data_root), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, ann_file=ann_file_val,
-                 data_prefix=dict(video=data_root_val), pipeline=val_pipeline, test_mode=True))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, ann_file=ann_file_test,
-                 data_prefix=dict(video=data_root_val), pipeline=test_pipeline, test_mode=True))
-
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
+train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=256, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')

@@ -1,0 +1,72 @@
+# MViT v2-L on Kinetics-400: 40 frames (every 3rd) at 312 px, tested on 5 clips x 3 crops
+# (5 views at a time); MMAction2 ships it with weights converted from the official release.
+# Left out of MMAction2's recipe, as in the MViT-S config: PytorchVideoWrapper RandAugment and
+# RepeatAugDataset (2 repeats per video).
+_base_ = ['../../_base_/models/mvit_small.py', '../../_base_/datasets/kinetics400.py',
+          '../../_base_/default_runtime.py']
+
+model = dict(
+    backbone=dict(arch='large', temporal_size=40, spatial_size=312, drop_path_rate=0.75),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[114.75, 114.75, 114.75],
+        std=[57.375, 57.375, 57.375],
+        format_shape='NCTHW'),
+    cls_head=dict(in_channels=1152),
+    test_cfg=dict(max_testing_views=5))
+
+train_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=40, frame_interval=3, num_clips=1),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 356)),
+    dict(type='RandomResizedCrop'),
+    dict(type='Resize', scale=(312, 312), keep_ratio=False),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='RandomErasing', erase_prob=0.25, mode='rand'),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+val_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=40, frame_interval=3, num_clips=1, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 356)),
+    dict(type='CenterCrop', crop_size=312),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=40, frame_interval=3, num_clips=5, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 312)),
+    dict(type='ThreeCrop', crop_size=312),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+
+train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
+
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=30, val_begin=1, val_interval=3)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+base_lr = 1.6e-3
+optim_wrapper = dict(
+    optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=10e-8),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+    clip_grad=dict(max_norm=1, norm_type=2))
+
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=30, eta_min=0, by_epoch=True, begin=0, end=30,
+         convert_to_iter_based=True)
+]
+
+default_hooks = dict(checkpoint=dict(interval=3, max_keep_ckpts=5), logger=dict(interval=100))
+
+# 8 GPUs x 8 videos (MMAction2: x 2 repeats = 128 clips).
+auto_scale_lr = dict(enable=True, base_batch_size=64)
