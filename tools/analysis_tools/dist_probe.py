@@ -95,7 +95,7 @@ class RankRecordHook(Hook):
 
     def after_step(self, trainer: Trainer, outputs: dict[str, Any]) -> None:
         with open(self.out_dir / f"losses_rank{_rank()}.jsonl", "a") as f:
-            f.write(json.dumps({"step": trainer.iter, "loss": outputs["loss"]}) + "\n")
+            f.write(json.dumps({"step": trainer.iter, "loss": float(outputs["loss"])}) + "\n")
 
     def after_epoch(self, trainer: Trainer) -> None:
         model = trainer.module
