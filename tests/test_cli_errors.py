@@ -92,12 +92,12 @@ def test_test_with_missing_checkpoint_and_url(tmp_path, capsys, synthetic_option
     assert "checkpoint http://127.0.0.1:9/tsm.pth: download failed: " in err  # nothing listens on port 9
 
 
-def test_dump_must_be_a_pickle(tmp_path, capsys, synthetic_options):
+def test_dump_must_be_a_pickle_or_json(tmp_path, capsys, synthetic_options):
     # a real checkpoint is not needed: the --dump check comes first
-    err = one_line_error(capsys, [TSM, str(tmp_path / "x.pth"), "--dump", str(tmp_path / "out.json"),
+    err = one_line_error(capsys, [TSM, str(tmp_path / "x.pth"), "--dump", str(tmp_path / "out.txt"),
                                   "--work-dir", str(tmp_path / "w"), "--cfg-options",
                                   *synthetic_options()], cli.test_main)
-    assert "--dump" in err and ".pkl" in err
+    assert "--dump" in err and ".pkl" in err and ".json" in err
 
 
 def test_kinetix_command_usage(capsys):

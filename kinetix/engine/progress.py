@@ -57,6 +57,7 @@ class TrainProgressHook(Hook):
         where = trainer.batches_done if trainer.by_epoch else trainer.iter
         self.bar.update(where - self.bar.n)
         if where >= self.bar.total:
+            self.bar.refresh()  # tqdm draws at most every 0.1 s: show the full bar once
             self._close()  # before validation logs its lines
 
     def after_epoch(self, trainer: Trainer) -> None:
