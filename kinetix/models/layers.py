@@ -235,6 +235,19 @@ def apply_train_mode(backbone: nn.Module, mode: bool, frozen_stages: int, norm_e
                 m.eval()
 
 
+def init_linear_and_norm(module: nn.Module) -> None:
+    """MMAction2's default init_cfg of its transformers: truncated-normal linear weights
+    (std 0.02, cut at +-2), zero biases, unit LayerNorms; other layers keep PyTorch's."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class DropPath(nn.Module):
     """Stochastic depth: in training, zero a residual branch for a random ``drop_prob`` share
     of the samples and scale the rest by ``1 / (1 - drop_prob)`` so the expectation holds.

@@ -26,7 +26,7 @@ from torch.utils import checkpoint as cp
 
 from kinetix.errors import CheckpointError, ConfigError
 from kinetix.models.heads import BaseHead
-from kinetix.models.layers import DropPath
+from kinetix.models.layers import DropPath, init_linear_and_norm
 from kinetix.models.pretrained import pretrained_path, read_state_dict
 from kinetix.registry import MODELS
 
@@ -206,14 +206,7 @@ class UniFormer(nn.Module):
     def init_from_scratch(self) -> None:
         """MMAction2's init_cfg: truncated-normal linears (std 0.02, +-2), unit LayerNorms;
         convolutions and batch norms keep PyTorch's defaults."""
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linear_and_norm(self)
 
     def init_weights(self) -> None:
         path = PRETRAINED_2D.get(self.pretrained, self.pretrained)

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import FFN, DropPath, build_norm_layer
+from kinetix.models.layers import FFN, DropPath, build_norm_layer, init_linear_and_norm
 from kinetix.models.pretrained import load_matching_weights, pretrained_path
 from kinetix.registry import MODELS
 
@@ -165,14 +165,7 @@ class VisionTransformer(nn.Module):
 
     def _init_from_scratch(self, learnable_pos: bool) -> None:
         # MMAction2's default init_cfg: truncated normal Linear weights, unit LayerNorms.
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linear_and_norm(self)
         if learnable_pos:
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
