@@ -75,9 +75,6 @@ def setup_logger(log_file: Path | None, keep_early: bool = False) -> logging.Log
     # Python warnings (undecodable videos, ignored config keys) go to the same
     # places, as one line each rather than with the source line that raised them.
     warnings.formatwarning = one_line_warning
-    # Off then on: logging skips the switch when it believes it is on already, which it may
-    # wrongly believe after code that restores warnings.showwarning (catch_warnings).
-    logging.captureWarnings(False)
     logging.captureWarnings(True)
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.handlers = logger.handlers

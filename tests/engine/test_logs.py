@@ -38,6 +38,9 @@ def test_early_config_warnings_once_per_job_and_kept_for_the_log_file(tmp_path, 
     from kinetix.errors import warn_config
     with warnings.catch_warnings():
         warnings.simplefilter("always")
+        # An earlier test's logger may have left logging believing it captures warnings
+        # while pytest has put its own showwarning back: start from neither.
+        logging.captureWarnings(False)
         monkeypatch.setenv("RANK", "1")  # before the process group exists, the launcher's word
         setup_logger(None, keep_early=True)
         warn_config("a.b", "said by rank 0 only")
