@@ -9,7 +9,7 @@ adjustments is drawn once, when the transform is built, as in MMAction2.
 from __future__ import annotations
 
 from numbers import Number
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
