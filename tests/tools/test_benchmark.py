@@ -39,9 +39,10 @@ def test_reports_throughput_time_split_memory_and_flops(tmp_path, capsys, mode):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", [TSM, I3D], ids=["tsm", "i3d"])
-def test_compiled_training_has_no_graph_break_or_recompile(tmp_path, config):
-    r = run(tmp_path, config, "--mode", "train", "--compile", "eager")
+def test_compiled_training_has_no_graph_break_or_recompile(tmp_path):
+    # Through the tool, for I3D (which the GPU issue's bare loop could not compile);
+    # tests/engine/test_speed.py counts the same for TSN, TSM and I3D in the engine itself.
+    r = run(tmp_path, I3D, "--mode", "train", "--compile", "eager")
     assert r["compile"] == {"backend": "eager"}
     assert r["graphs"] == 2 and r["graph_breaks"] == 0 and r["recompiles"] == 0
 
