@@ -68,12 +68,17 @@ class BaseHead(nn.Module):
         self.average_clips = average_clips
         self.init_cfg = init_cfg
 
-    def _add_classifier(self, dropout_ratio: float, init_std: float) -> None:
-        """``dropout`` (None when the ratio is 0) and ``fc_cls``, initialised as MMAction2 does."""
+    def _add_classifier(self, dropout_ratio: float, init_std: float, truncated: bool = False) -> None:
+        """``dropout`` (None when the ratio is 0) and ``fc_cls``, initialised as MMAction2 does:
+        a normal, or (``truncated``, its transformer heads) a normal cut at +-2, not +-2 std."""
         self.dropout_ratio, self.init_std = dropout_ratio, init_std
         self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio != 0 else None
         self.fc_cls = nn.Linear(self.in_channels, self.num_classes)
-        normal_init(self.fc_cls, std=init_std)
+        if truncated:
+            nn.init.trunc_normal_(self.fc_cls.weight, std=init_std)
+            nn.init.zeros_(self.fc_cls.bias)
+        else:
+            normal_init(self.fc_cls, std=init_std)
 
     def loss(self, cls_scores: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """``loss_cls`` plus top-k accuracy of the batch (hard single-label targets only)."""
@@ -222,12 +227,7 @@ class TimeSformerHead(BaseHead):
                  init_cfg: dict | None = None) -> None:
         super().__init__(num_classes, in_channels, loss_cls, multi_class, label_smooth_eps, topk,
                          average_clips, init_cfg)
-        self.dropout_ratio, self.init_std = dropout_ratio, init_std
-        self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio != 0 else None
-        self.fc_cls = nn.Linear(self.in_channels, self.num_classes)
-        # MMAction2 draws this classifier from a truncated normal (at +-2, not +-2 std).
-        nn.init.trunc_normal_(self.fc_cls.weight, std=init_std)
-        nn.init.zeros_(self.fc_cls.bias)
+        self._add_classifier(dropout_ratio, init_std, truncated=True)
 
     def forward(self, x: torch.Tensor, num_segs: int | None = None) -> torch.Tensor:
         x = _single(x)

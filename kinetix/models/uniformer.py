@@ -289,12 +289,9 @@ class UniFormerHead(BaseHead):
                  label_smooth_eps: float = 0.0, topk: Sequence[int] = (1, 5)) -> None:
         super().__init__(num_classes, in_channels, loss_cls, multi_class, label_smooth_eps, topk,
                          average_clips, init_cfg)
-        self.channel_map, self.dropout_ratio = channel_map, dropout_ratio
-        self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio != 0 else None
-        self.fc_cls = nn.Linear(in_channels, num_classes)
+        self.channel_map = channel_map
         std = init_cfg.get("std", 0.02) if isinstance(init_cfg, dict) else 0.02
-        nn.init.trunc_normal_(self.fc_cls.weight, std=std)
-        nn.init.zeros_(self.fc_cls.bias)
+        self._add_classifier(dropout_ratio, std, truncated=True)
 
     def init_weights(self) -> None:
         cfg = self.init_cfg

@@ -43,7 +43,7 @@ from kinetix.engine.hooks import LoggerHook  # noqa: E402
 from kinetix.engine.inference import predict  # noqa: E402
 from kinetix.engine.logs import ScalarWriter, setup_logger  # noqa: E402
 from kinetix.engine.optim import build_optimizer  # noqa: E402
-from kinetix.engine.precision import training_precision  # noqa: E402
+from kinetix.engine.precision import choose_precision, training_precision  # noqa: E402
 from kinetix.engine.runner import speed_up  # noqa: E402
 from kinetix.engine.schedulers import LRSchedule  # noqa: E402
 from kinetix.engine.speed import compile_options  # noqa: E402
@@ -189,7 +189,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         predict(model, timed, device, amp=args.amp, fixed_batch=fixed)
         synchronize(device)
         seconds, steps, data = time.perf_counter() - start, args.iters, float("nan")
-        from kinetix.engine.precision import choose_precision
         dtype = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(
             choose_precision(device, enabled=args.amp).dtype, "fp32")
     clips = steps * batch_size
