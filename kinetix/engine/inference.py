@@ -79,8 +79,10 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
             batch_scores = batch_scores.cpu()
             on_batch(batch, batch_scores)
         # Scores stay on the device until the end: reading them per batch would make
-        # the host wait for the GPU before it can queue the next batch.
-        scores.append(batch_scores)
+        # the host wait for the GPU before it can queue the next batch. They are copied,
+        # because under compile mode 'reduce-overhead' the head's output lives in a CUDA
+        # graph's memory that the next batch's replay overwrites.
+        scores.append(batch_scores.clone() if batch_scores.is_cuda else batch_scores)
         indices.append(batch["indices"].cpu().numpy())
         labels.append(batch["labels"].cpu().numpy())
         filenames.append(list(batch.get("filenames") or [""] * count))

@@ -1,7 +1,8 @@
 """Training or test throughput of a config in kinetix's own engine, against the hardware's peak.
 
     python tools/analysis_tools/benchmark.py CONFIG --mode train|test [--synthetic] [--iters N]
-        [--warmup W] [--batch-size B] [--amp] [--compile [BACKEND]] [--channels-last on|off]
+        [--warmup W] [--batch-size B] [--amp] [--compile [BACKEND]] [--compile-mode MODE]
+        [--channels-last on|off]
         [--cfg-options k=v ...] [--json FILE]
 
 train: the real Trainer (its step, the LoggerHook, the lr schedule, clip_grad from the config)
@@ -138,6 +139,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     apply_cfg_options(cfg, parse_cfg_options(args.cfg_options))
     if args.compile:
         cfg["compile"] = {} if args.compile == "inductor" else {"backend": args.compile}
+        if args.compile_mode:
+            cfg["compile"]["mode"] = args.compile_mode
     if args.channels_last is not None:
         cfg["channels_last"] = args.channels_last == "on"
     device = select_device()
@@ -244,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--compile", nargs="?", const="inductor", default=None,
                         help="torch.compile the model (optionally with this backend, e.g. eager)")
+    parser.add_argument("--compile-mode", choices=("default", "reduce-overhead", "max-autotune",
+                                                   "max-autotune-no-cudagraphs"), default=None,
+                        help="torch.compile's mode; reduce-overhead replays CUDA graphs (implies --compile)")
     parser.add_argument("--channels-last", choices=("on", "off"), default=None,
                         help="default: on for CUDA, off on the CPU")
     parser.add_argument("--log-interval", type=int, default=10)
@@ -252,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 1:
         parser.error("--iters and --warmup must be at least 1")
+    if args.compile_mode and not args.compile:
+        args.compile = "inductor"
     setup_logger(None)
     try:
         result = run(args)

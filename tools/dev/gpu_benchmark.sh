@@ -53,6 +53,8 @@ ours i3d-amp-compile "$I3D" 180 --mode train --amp --compile
 theirs i3d-amp "$I3D" 60 --mode train --amp
 ours tsn-amp "$TSN" 60 --mode train --amp
 ours i3d-amp "$I3D" 60 --mode train --amp
+# CUDA graphs (torch.compile mode reduce-overhead): do they pay on top of compile?
+ours tsn-amp-cudagraphs "$TSN" 150 --mode train --amp --compile-mode reduce-overhead
 theirs tsn-fp32 "$TSN" 60 --mode train
 ours tsn-fp32 "$TSN" 60 --mode train
 theirs i3d-fp32 "$I3D" 60 --mode train
