@@ -10,13 +10,14 @@ works: repeats are dropped, and ``evaluated`` counts them.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from kinetix.dist import all_gather_object
+from kinetix.engine.logs import logs_above_bars
 from kinetix.engine.precision import autocast, choose_precision
 from kinetix.engine.skips import SkipLog
 from kinetix.utils.progress import progress_bar
@@ -63,7 +64,7 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
     indices, scores, labels, filenames, skips = [], [], [], [], []
     batches = loader
     if progress:  # drawn only on a terminal (kinetix.utils.progress)
-        batches = progress_bar(loader, desc="test", unit="batch", leave=False)
+        batches = _logging_above(progress_bar(loader, desc="test", unit="batch", leave=False))
     for batch in batches:
         skip_log.note(batch)
         skips += [Skip(int(i), name, why, label) for i, name, why, label in
@@ -91,6 +92,12 @@ def predict(model: nn.Module, loader: Any, device: torch.device, amp: bool = Fal
     preds = _merge(all_gather_object(local))
     skip_log.merge({skip.filename: skip.reason for skip in preds.skips})
     return preds
+
+
+def _logging_above(bar: Iterable[dict]) -> Iterator[dict]:
+    # Log lines of the test (skipped videos, say) print above the bar, not through it.
+    with logs_above_bars():
+        yield from bar
 
 
 def _padded(batch: dict, size: int | None) -> dict:

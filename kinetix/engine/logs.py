@@ -6,6 +6,7 @@ and errors only, so a multi-process run reads like a single one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -13,16 +14,31 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from kinetix.dist import get_rank
 from kinetix.errors import ConfigWarning
+from kinetix.utils.progress import progress_enabled
 
 LOGGER_NAME = "kinetix"
 
 
 def get_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
+
+
+@contextlib.contextmanager
+def logs_above_bars() -> Iterator[None]:
+    """While a progress bar may be on a terminal, console log lines (and warnings) go
+    through tqdm, which prints them above the bar instead of through it. Log files and
+    consoles that are not terminals (no bar) are untouched."""
+    if not progress_enabled():
+        yield
+        return
+    with logging_redirect_tqdm(loggers=[get_logger(), logging.getLogger("py.warnings")]):
+        yield
 
 
 class _EarlyRecords(logging.Handler):

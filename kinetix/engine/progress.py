@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import logging
 import time
 from typing import Any, Iterator
 
-from tqdm.contrib.logging import logging_redirect_tqdm
-
-from kinetix.engine.logs import get_logger
+from kinetix.engine.logs import logs_above_bars
 from kinetix.engine.trainer import Hook, Trainer
 from kinetix.utils.progress import progress_bar, progress_enabled
 
@@ -81,9 +78,8 @@ def training_progress(hooks: list[Hook]) -> Iterator[list[Hook]]:
         yield hooks
         return
     hook = TrainProgressHook()
-    loggers = [get_logger(), logging.getLogger("py.warnings")]
     try:
-        with logging_redirect_tqdm(loggers=loggers):
+        with logs_above_bars():
             yield [*hooks, hook]
     finally:
         hook._close()

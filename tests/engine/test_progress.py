@@ -12,7 +12,10 @@ import termios
 from pathlib import Path
 
 import pytest
+import torch
 
+from kinetix.engine.inference import predict
+from kinetix.engine.logs import setup_logger
 from kinetix.utils.progress import progress_bar, progress_enabled
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,3 +75,39 @@ def test_training_on_a_terminal_draws_a_bar_and_keeps_the_log_clean(synthetic_op
     log = next(work.glob("*/*.log")).read_text()
     assert "\r" not in log and "%|" not in log and "run eta" not in log
     assert re.search(r"Epoch\(train\) \[1\]\[2/4\]  lr: \S+  eta: \d+:\d\d:\d\d  time: ", log)
+
+
+class _Zeros(torch.nn.Module):
+    def forward(self, batch: dict, mode: str) -> torch.Tensor:
+        return torch.zeros(len(batch["inputs"]), 4)
+
+
+class _Loader(list):
+    batch_size = 2
+
+
+def _batch(first: int, skipped: list[str]) -> dict:
+    return {"inputs": torch.zeros(2, 3), "indices": torch.tensor([first, first + 1]), "labels": torch.tensor([0, 1]),
+            "skipped": skipped, "skip_reasons": ["moov atom not found"] * len(skipped)}
+
+
+def test_log_lines_of_a_test_print_above_its_bar(monkeypatch):
+    # On a terminal, log lines (stdout) and the bar (stderr) share one screen. A warning logged
+    # while the test bar is drawn (a skipped video) starts on a line of its own (tqdm clears the
+    # bar with a carriage return first), and the bar goes on below it.
+    screen = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setenv("KINETIX_PROGRESS", "1")
+    setup_logger(None)
+    try:
+        preds = predict(_Zeros(), _Loader([_batch(0, []), _batch(2, ["bad.mp4"]), _batch(4, [])]),
+                        torch.device("cpu"), progress=True)
+    finally:
+        monkeypatch.undo()
+        setup_logger(None)
+    text = screen.getvalue()
+    assert len(preds.indices) == 6
+    line = re.search(r"(.)\S+ \S+ - kinetix - WARNING - skipping undecodable bad\.mp4", text, re.S)
+    assert line and line.group(1) == "\r", repr(text[-600:])
+    assert re.search(r"WARNING - skipping undecodable bad\.mp4: moov atom not found\n.*test:", text, re.S)
