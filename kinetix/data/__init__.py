@@ -12,6 +12,7 @@ from kinetix.data.decoding import (DecordDecode, DecordInit, OpenCVDecode, OpenC
 from kinetix.data.image_loading import LoadRGBFromFile
 from kinetix.data.photometric import ColorJitter, RandomErasing
 from kinetix.data.randaugment import PytorchVideoWrapper
+from kinetix.data.repeat_aug import RepeatAugDataset
 from kinetix.data.sampler import DefaultSampler
 from kinetix.data.sampling import DenseSampleFrames, SampleFrames, UniformSample
 from kinetix.data.synthetic import CLASSES as SYNTHETIC_CLASSES
@@ -27,7 +28,8 @@ __all__ = [
     "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "PytorchVideoWrapper", "RandomCrop",
     "RandomErasing",
     "RandomRescale",
-    "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "Resize", "SYNTHETIC_CLASSES",
+    "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "RepeatAugDataset", "Resize",
+    "SYNTHETIC_CLASSES",
     "SYNTHETIC_FLIP_LABEL_MAP",
     "SampleFrames", "TenCrop", "ThreeCrop", "UndecodableVideoError",
     "UniformSample", "VideoDataset", "VideoReader", "build_dataloader", "build_dataset",

@@ -22,6 +22,9 @@ from kinetix.errors import ConfigError, warn_config
 from kinetix.registry import DATASETS, SAMPLERS, TRANSFORMS, build
 from kinetix.utils.imports import import_custom_modules
 
+# MMAction2 collate functions whose batches kinetix.data.collate forms too (it flattens
+# RepeatAugDataset's lists as repeat_pseudo_collate does): no warning for these.
+_SAME_AS_COLLATE = ("pseudo_collate", "repeat_pseudo_collate")
 # DataLoader arguments passed through as they are (when workers exist).
 _PASSED = ("prefetch_factor", "timeout", "multiprocessing_context")
 _HANDLED = {"batch_size", "num_workers", "persistent_workers", "pin_memory", "drop_last",
@@ -113,7 +116,8 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
     num_workers = cfg.get("num_workers", 0)
     if not isinstance(num_workers, int) or num_workers < 0:
         raise ConfigError(f"{key_path}.num_workers: must be a non-negative integer, got {num_workers!r}")
-    if cfg.get("collate_fn") is not None:
+    collate_type = cfg["collate_fn"].get("type") if isinstance(cfg.get("collate_fn"), dict) else None
+    if cfg.get("collate_fn") is not None and collate_type not in _SAME_AS_COLLATE:
         warn_config(f"{key_path}.collate_fn", "ignored: kinetix always batches with kinetix.data.collate "
                     "(uint8 inputs, drops undecodable videos)")
     if cfg.get("batch_sampler") is not None:

@@ -18,7 +18,11 @@ def collate(samples: Sequence[dict]) -> dict[str, Any]:
     dataset lists them) in the same order, so that test dumps can list them too.
     A batch may end up empty, in which case ``inputs`` and ``labels`` are
     ``None`` and the caller skips it.
+
+    A list among ``samples`` (the repeats of one video from RepeatAugDataset) is
+    flattened into the batch in its order, as MMAction2's ``repeat_pseudo_collate`` does.
     """
+    samples = [s for item in samples for s in (item if isinstance(item, list) else [item])]
     kept = [s for s in samples if "skipped" not in s]
     skipped = [s for s in samples if "skipped" in s]
     batch: dict[str, Any] = {

@@ -177,23 +177,28 @@ class BaseActionDataset:
             info["label"] = onehot
         return info
 
-    def __getitem__(self, index: int) -> dict:
-        results = self.get_data_info(index)
-        name, label = results[self.path_key], results["label"]
+    def __getitem__(self, index: int) -> dict | list[dict]:
+        info = self.get_data_info(index)
+        name, label = info[self.path_key], info["label"]
         try:
             with time_limit(self.decode_timeout):
-                for step in self.pipeline:
-                    results = step(results)
+                return self.run_pipeline(info)
         except UndecodableVideoError as exc:
             reason = exc.reason
         except DeadlineExceeded:
             reason = f"decode timed out after {self.decode_timeout:g} s"
-        else:
-            return results
-        reader = results.get("video_reader") if isinstance(results, dict) else None
+        # The Init transforms add their reader to the dict they are given; a step that
+        # failed before the Decode step closed it leaves it there.
+        reader = info.get("video_reader")
         if reader is not None:
             reader.close()
         return {"skipped": name, "reason": reason, "index": index, "label": label}
+
+    def run_pipeline(self, results: dict) -> dict | list[dict]:
+        """One sample from its info dict (subclasses may return several, see RepeatAugDataset)."""
+        for step in self.pipeline:
+            results = step(results)
+        return results
 
     def get_labels(self) -> list[Any]:
         return [info["label"] for info in self.data_list]
@@ -293,10 +298,9 @@ class RepeatDataset:
     def missing(self) -> list[tuple[str, str]]:
         return list(getattr(self.dataset, "missing", []))
 
-    def __getitem__(self, index: int) -> dict:
-        out = self.dataset[index % len(self.dataset)]
-        out["index"] = index  # positions refer to this dataset, not the inner one
-        return out
+    def __getitem__(self, index: int) -> dict | list[dict]:
+        # positions refer to this dataset, not the inner one
+        return _with_index(self.dataset[index % len(self.dataset)], index)
 
 
 @DATASETS.register
@@ -325,6 +329,11 @@ class ConcatDataset:
         if not 0 <= index < len(self):
             raise IndexError(index)
         part = int(np.searchsorted(self.offsets, index, side="right")) - 1
-        out = self.datasets[part][index - int(self.offsets[part])]
-        out["index"] = index
-        return out
+        return _with_index(self.datasets[part][index - int(self.offsets[part])], index)
+
+
+def _with_index(out: dict | list[dict], index: int) -> dict | list[dict]:
+    """Set ``index`` on a sample, or on each of the samples a RepeatAugDataset returns."""
+    for sample in out if isinstance(out, list) else [out]:
+        sample["index"] = index
+    return out

@@ -26,7 +26,7 @@ _WRAPPER_KEYS = {"type", "optimizer", "clip_grad", "paramwise_cfg", "constructor
                  "accumulative_counts", "dtype", "loss_scale"}
 _WRAPPER_TYPES = {"OptimWrapper", "AmpOptimWrapper"}
 _CONSTRUCTORS = {"DefaultOptimWrapperConstructor", "TSMOptimWrapperConstructor",
-                 "SwinOptimWrapperConstructor"}
+                 "SwinOptimWrapperConstructor", "LearningRateDecayOptimizerConstructor"}
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
 
 
@@ -63,6 +63,8 @@ def build_optimizer(cfg: dict, model: nn.Module, lr_scale: float = 1.0) -> torch
     paramwise = cfg.get("paramwise_cfg") or {}
     if cfg.get("constructor") == "SwinOptimWrapperConstructor":
         groups = _swin_param_groups(model, opt_cfg, paramwise)
+    elif cfg.get("constructor") == "LearningRateDecayOptimizerConstructor":
+        groups = _layer_decay_param_groups(model, opt_cfg, paramwise)
     else:
         groups = _param_groups(model, opt_cfg, paramwise,
                                tsm=cfg.get("constructor") == "TSMOptimWrapperConstructor")
@@ -129,6 +131,64 @@ def _swin_param_groups(model: nn.Module, opt_cfg: dict, paramwise: dict) -> list
                 group["weight_decay"] *= mult.get("decay_mult", 1.0)
         groups.append(group)
     return _merge_groups(groups)
+
+
+def _layer_decay_param_groups(model: nn.Module, opt_cfg: dict, paramwise: dict) -> list[dict[str, Any]]:
+    """MMAction2's LearningRateDecayOptimizerConstructor: layer-wise lr decay for MViT and ViT.
+
+    A parameter's layer is 0 for the backbone's ``cls_token``, ``mask_token``, ``pos_embed``
+    and ``patch_embed``, ``i + 1`` for ``backbone.blocks.i``, and ``num_layers + 1`` for the
+    rest (last norms, head); its lr is ``lr * decay_rate ** (num_layers - layer + 1)``.
+    1-d parameters and biases get no weight decay. The groups are MMAction2's, in its order
+    and with its keys (``group_name`` ``layer_<id>_decay`` / ``layer_<id>_no_decay``,
+    ``lr_scale``, ``param_names``), so an optimizer state saved by MMAction2 still fits.
+    """
+    where = "optim_wrapper.paramwise_cfg"
+    for key in paramwise:
+        if key not in ("num_layers", "decay_rate", "decay_type"):
+            warn_config(f"{where}.{key}", "not used by LearningRateDecayOptimizerConstructor; ignored")
+    num_layers, decay_rate = paramwise.get("num_layers"), paramwise.get("decay_rate")
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
+        raise ConfigError(f"{where}.num_layers: expected the backbone's number of blocks, got {num_layers!r}")
+    if isinstance(decay_rate, bool) or not isinstance(decay_rate, (int, float)) or decay_rate <= 0:
+        raise ConfigError(f"{where}.decay_rate: expected a positive number, got {decay_rate!r}")
+    decay_type = paramwise.get("decay_type", "layer_wise")
+    if not isinstance(decay_type, str) or "layer_wise" not in decay_type:
+        raise ConfigError(f"{where}.decay_type: only 'layer_wise' is supported, got {decay_type!r}")
+    backbone = type(getattr(model, "backbone", None)).__name__
+    if "MViT" not in backbone and "VisionTransformer" not in backbone:
+        raise ConfigError(f"optim_wrapper.constructor: LearningRateDecayOptimizerConstructor knows the "
+                          f"layers of MViT and VisionTransformer backbones, not of {backbone}")
+    if any(isinstance(m, nn.modules.batchnorm._NormBase) for m in model.modules()):
+        raise ConfigError("optim_wrapper.constructor: LearningRateDecayOptimizerConstructor does not support "
+                          "BatchNorm layers (as in MMAction2)")
+    lr, wd = opt_cfg["lr"], opt_cfg.get("weight_decay")
+    groups: dict[str, dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        no_decay = param.ndim == 1 or name.endswith(".bias")
+        layer = _layer_id(name, num_layers)
+        group_name = f"layer_{layer}_{'no_decay' if no_decay else 'decay'}"
+        if group_name not in groups:
+            scale = decay_rate ** (num_layers - layer + 1)
+            group = {"params": [], "param_names": [], "lr": scale * lr, "lr_scale": scale,
+                     "group_name": group_name}
+            if no_decay or wd is not None:  # no weight_decay in the config: the optimizer's default
+                group["weight_decay"] = 0.0 if no_decay else wd
+            groups[group_name] = group
+        groups[group_name]["params"].append(param)
+        groups[group_name]["param_names"].append(name)
+    return list(groups.values())
+
+
+def _layer_id(name: str, num_layers: int) -> int:
+    if name in ("backbone.cls_token", "backbone.mask_token", "backbone.pos_embed") or \
+            name.startswith("backbone.patch_embed"):
+        return 0
+    if name.startswith("backbone.blocks."):
+        return int(name.split(".")[2]) + 1
+    return num_layers + 1
 
 
 def _merge_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:

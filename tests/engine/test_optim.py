@@ -73,3 +73,61 @@ def test_clip_gradients_bounds_the_norm():
     after = torch.norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     assert before > 1.0
     assert after == pytest.approx(1.0, rel=1e-4)
+
+
+class MViT(nn.Module):  # the constructor recognises the backbone by its class name, as MMAction2
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 4))
+        self.patch_embed = nn.Conv3d(3, 4, 1)
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+        self.norm = nn.LayerNorm(4)
+
+
+class LayerDecayTiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = MViT()
+        self.cls_head = nn.Linear(4, 2)
+
+
+def _layer_decay(model, **paramwise):
+    paramwise = dict(dict(decay_rate=0.5, num_layers=3), **paramwise)
+    return build_optimizer(dict(constructor="LearningRateDecayOptimizerConstructor", paramwise_cfg=paramwise,
+                                optimizer=dict(type="AdamW", lr=0.1, weight_decay=0.05)), model)
+
+
+def test_layer_decay_lr_falls_with_depth_and_1d_params_get_no_decay():
+    model = LayerDecayTiny()
+    model.backbone.blocks[0].bias.requires_grad_(False)
+    opt = _layer_decay(model)
+    # MMAction2's scale: decay_rate ** (num_layers - layer_id + 1), layer 0 = tokens and patch_embed.
+    for param, layer in [(model.backbone.cls_token, 0), (model.backbone.patch_embed.weight, 0),
+                         (model.backbone.blocks[0].weight, 1), (model.backbone.blocks[2].weight, 3),
+                         (model.backbone.norm.weight, 4), (model.cls_head.weight, 4)]:
+        group = _group_of(opt, param)
+        assert group["lr"] == pytest.approx(0.1 * 0.5 ** (3 - layer + 1))
+        assert group["group_name"] == f"layer_{layer}_{'decay' if param.ndim > 1 else 'no_decay'}"
+        assert group["weight_decay"] == (0.05 if param.ndim > 1 else 0.0)
+    assert _group_of(opt, model.backbone.blocks[2].bias)["weight_decay"] == 0.0
+    assert all(p is not model.backbone.blocks[0].bias for g in opt.param_groups for p in g["params"])
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters())) - 1
+    assert [g["group_name"] for g in opt.param_groups][:3] == ["layer_0_decay", "layer_0_no_decay",
+                                                               "layer_1_decay"]
+
+
+def test_layer_decay_errors_name_the_setting():
+    with pytest.raises(ConfigError, match="paramwise_cfg.num_layers"):
+        _layer_decay(LayerDecayTiny(), num_layers=None)
+    with pytest.raises(ConfigError, match="paramwise_cfg.decay_rate"):
+        _layer_decay(LayerDecayTiny(), decay_rate="0.75")
+    with pytest.raises(ConfigError, match="paramwise_cfg.decay_type: only 'layer_wise'"):
+        _layer_decay(LayerDecayTiny(), decay_type="stage_wise")
+    with pytest.raises(ConfigError, match="not of Sequential"):
+        _layer_decay(Tiny())
+    model = LayerDecayTiny()
+    model.backbone.norm = nn.BatchNorm1d(4)
+    with pytest.raises(ConfigError, match="BatchNorm"):
+        _layer_decay(model)
+    with pytest.warns(UserWarning, match="paramwise_cfg.norm_decay_mult"):
+        _layer_decay(LayerDecayTiny(), norm_decay_mult=0.0)

@@ -1,9 +1,7 @@
 # MViT v2-B on Kinetics-400: 32 frames (every 3rd) at 224 px, tested on 5 clips; MMAction2 ships
 # it with weights converted from the official release, and the recipe of MViT-S (200 epochs).
-# Left out of MMAction2's recipe (kinetix does not have it yet): RepeatAugDataset(num_repeats=2,
-# sample_once=True) with repeat_pseudo_collate: each video is decoded once and augmented twice
-# per batch. Without it a batch of 8 holds 8 videos, not 4 videos x 2; auto_scale_lr's base
-# batch stays MMAction2's 256 videos.
+# Repeated augmentation as in MMAction2: each video is decoded once and augmented twice, so a
+# batch of 8 videos holds 16 clips; auto_scale_lr's base batch counts videos.
 _base_ = ['../../_base_/models/mvit_small.py', '../../_base_/datasets/kinetics400.py',
           '../../_base_/default_runtime.py']
 
@@ -53,7 +51,12 @@ test_pipeline = [
     dict(type='PackActionInputs')
 ]
 
-train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
+repeat_sample = 2
+train_dataloader = dict(
+    batch_size=8,
+    collate_fn=dict(type='repeat_pseudo_collate'),
+    dataset=dict(type='RepeatAugDataset', num_repeats=repeat_sample, sample_once=True,
+                 pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
 
@@ -77,5 +80,5 @@ param_scheduler = [
 
 default_hooks = dict(checkpoint=dict(interval=3, max_keep_ckpts=5), logger=dict(interval=100))
 
-# 32 GPUs x 8 videos (MMAction2: x 2 repeats = 512 clips).
-auto_scale_lr = dict(enable=False, base_batch_size=256)
+# 32 GPUs x 8 videos x 2 repeats = 512 clips.
+auto_scale_lr = dict(enable=False, base_batch_size=512 // repeat_sample)
