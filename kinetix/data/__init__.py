@@ -9,6 +9,7 @@ from kinetix.data.collate import collate
 from kinetix.data.datasets import BaseActionDataset, RawframeDataset, VideoDataset
 from kinetix.data.decoding import (DecordDecode, DecordInit, OpenCVDecode, OpenCVInit, PyAVDecode,
                                    PyAVInit, RawFrameDecode, UndecodableVideoError, VideoReader)
+from kinetix.data.image_datasets import ClsRandomFlip, ClsRandomResizedCrop, ImageNet, PackClsInputs
 from kinetix.data.image_loading import LoadRGBFromFile
 from kinetix.data.photometric import ColorJitter, RandomErasing
 from kinetix.data.randaugment import PytorchVideoWrapper
@@ -23,9 +24,10 @@ from kinetix.data.transforms import (CenterCrop, Flip, FormatShape, Fuse, MultiS
                                      RandomResizedCrop, Resize, TenCrop, ThreeCrop)
 
 __all__ = [
-    "BaseActionDataset", "CenterCrop", "ColorJitter", "DecordDecode", "DecordInit", "DefaultSampler",
-    "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "LoadRGBFromFile", "MultiScaleCrop", "OpenCVDecode",
-    "OpenCVInit", "PackActionInputs", "PyAVDecode", "PyAVInit", "PytorchVideoWrapper", "RandomCrop",
+    "BaseActionDataset", "CenterCrop", "ClsRandomFlip", "ClsRandomResizedCrop", "ColorJitter", "DecordDecode",
+    "DecordInit", "DefaultSampler",
+    "DenseSampleFrames", "Flip", "FormatShape", "Fuse", "ImageNet", "LoadRGBFromFile", "MultiScaleCrop", "OpenCVDecode",
+    "OpenCVInit", "PackActionInputs", "PackClsInputs", "PyAVDecode", "PyAVInit", "PytorchVideoWrapper", "RandomCrop",
     "RandomErasing",
     "RandomRescale",
     "RandomResizedCrop", "RawFrameDecode", "RawframeDataset", "RepeatAugDataset", "Resize",

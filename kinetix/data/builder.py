@@ -95,7 +95,7 @@ def _die_with_parent() -> None:
 
 def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default: bool,
                      for_eval: bool = False, custom_imports: dict | None = None,
-                     video_backend: str | None = None) -> DataLoader:
+                     video_backend: str | None = None, stream: int = 0) -> DataLoader:
     """A DataLoader from an MMAction2 dataloader dict such as ``train_dataloader``.
 
     ``seed`` is the run seed: it seeds the sampler's permutation and the
@@ -104,6 +104,8 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
     ``for_eval``: every sample is seen exactly once over all ranks (no padding
     repeats to even out the shards). ``custom_imports`` are imported in workers.
     ``video_backend``: the decoder of videos whose Init transform names none (see build_dataset).
+    ``stream``: which per-sample random stream training samples draw from (see seeding.py); a
+    second loader trained beside the first takes another one.
     """
     if not isinstance(cfg, dict):
         raise ConfigError(f"{key_path}: expected a dict, got {type(cfg).__name__}")
@@ -143,7 +145,7 @@ def build_dataloader(cfg: dict, key_path: str, seed: int | None, shuffle_default
         base_seed = int(torch.randint(2**31, ()).item())
     if not for_eval:
         # Each training sample's augmentation depends only on (seed, epoch, index): see seeding.py.
-        sampler, dataset = SeededSampler(sampler, base_seed), SeededDataset(dataset)
+        sampler, dataset = SeededSampler(sampler, base_seed, stream), SeededDataset(dataset)
     extra: dict[str, Any] = {}
     if num_workers > 0:
         extra["persistent_workers"] = bool(cfg.get("persistent_workers", False))

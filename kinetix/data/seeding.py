@@ -24,9 +24,12 @@ import torch
 from torch.utils.data import Sampler, get_worker_info
 
 
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A 32-bit seed for one sample, well mixed (numpy's SeedSequence)."""
-    return int(np.random.SeedSequence([seed % 2**63, epoch, index]).generate_state(1)[0])
+def sample_seed(seed: int, epoch: int, index: int, stream: int = 0) -> int:
+    """A 32-bit seed for one sample, well mixed (numpy's SeedSequence). ``stream`` tells
+    apart loaders that share the run seed (OmniSource's image loader beside the video one),
+    so that their sample k are not augmented in step."""
+    entropy = [seed % 2**63, epoch, index] + ([stream] if stream else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 @contextlib.contextmanager
@@ -55,9 +58,10 @@ def seeded(seed: int) -> Iterator[None]:
 class SeededSampler(Sampler):
     """Wraps a sampler: yields ``(index, sample_seed)``; can start a pass part-way."""
 
-    def __init__(self, sampler: Sampler, seed: int) -> None:
+    def __init__(self, sampler: Sampler, seed: int, stream: int = 0) -> None:
         self.sampler = sampler
         self.seed = int(seed)
+        self.stream = int(stream)
         self.epoch = 0
         self._skip = 0
 
@@ -74,7 +78,7 @@ class SeededSampler(Sampler):
         skip, self._skip = self._skip, 0
         for position, index in enumerate(self.sampler):
             if position >= skip:
-                yield index, sample_seed(self.seed, self.epoch, index)
+                yield index, sample_seed(self.seed, self.epoch, index, self.stream)
 
     def __len__(self) -> int:
         return len(self.sampler)

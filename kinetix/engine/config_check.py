@@ -10,6 +10,7 @@ dir that cannot be written fails with the path and the OS's reason.
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from typing import Any
@@ -33,6 +34,16 @@ def IterBasedTrainLoop(max_iters: int, val_begin: int = 1, val_interval: int = 1
 
 
 @LOOPS.register
+def MultiLoaderEpochBasedTrainLoop(other_loaders: list[dict], max_epochs: int, val_begin: int = 1,
+                                   val_interval: int = 1) -> dict[str, Any]:
+    """MMAction2's loop for joint training on several sources (OmniSource): each iteration
+    takes one batch of ``train_dataloader`` and one of each of ``other_loaders`` (dataloader
+    configs), and the model sums one loss per source. An epoch ends when the first loader runs
+    out; every loader then starts a new, reshuffled pass."""
+    return {**EpochBasedTrainLoop(max_epochs, val_begin, val_interval), "other_loaders": list(other_loaders)}
+
+
+@LOOPS.register
 def ValLoop(fp16: bool = False) -> dict[str, bool]:
     return {"fp16": fp16}
 
@@ -51,7 +62,10 @@ def train_loop_cfg(cfg: dict) -> dict:
 
 
 def _dataloader_types(cfg: dict, name: str) -> None:
-    loader = cfg.get(name)
+    _loader_types(cfg.get(name), name)
+
+
+def _loader_types(loader: Any, name: str) -> None:
     if loader is None:
         return
     if not isinstance(loader, dict):
@@ -82,11 +96,26 @@ def check_config(cfg: dict, mode: str) -> None:
     check_types(optim.get("optimizer"), OPTIMIZERS, "optim_wrapper.optimizer")
     check_types(cfg.get("param_scheduler"), SCHEDULERS, "param_scheduler")
     check_types(cfg.get("default_hooks"), HOOKS, "default_hooks")
-    check_types(train_loop_cfg(cfg), LOOPS, "train_cfg")
+    _train_loop_types(train_loop_cfg(cfg))
     for name in ("val_cfg", "test_cfg"):
         check_types(cfg.get(name), LOOPS, name)
     check_visualizer(cfg.get("visualizer"))
     warn_mmengine_only(cfg)
+
+
+def _train_loop_types(loop: dict) -> None:
+    # other_loaders holds dataloader configs: their types live in DATASETS and SAMPLERS.
+    others = loop.pop("other_loaders", None)
+    check_types(loop, LOOPS, "train_cfg")
+    if others is None:
+        return
+    kind = loop.get("type")
+    if isinstance(kind, str) and "other_loaders" not in inspect.signature(LOOPS.get(kind)).parameters:
+        raise ConfigError(f"train_cfg.other_loaders: {kind} takes no other loaders; "
+                          f"use type='MultiLoaderEpochBasedTrainLoop'")
+    check_value(others, list[dict], "train_cfg.other_loaders")
+    for i, loader in enumerate(others):
+        _loader_types(loader, f"train_cfg.other_loaders.{i}")
 
 
 def warn_mmengine_only(cfg: dict[str, Any]) -> None:

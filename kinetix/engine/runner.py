@@ -319,7 +319,8 @@ def train(opts: RunOptions) -> None:
                                     shuffle_default=True, custom_imports=custom_imports,
                                     video_backend=cfg.get("video_backend"))
     check_labels(model, train_loader)
-    validation, datasets = None, [train_loader.dataset]
+    other_loaders = _other_loaders(cfg, loop, model, seed, len(train_loader))
+    validation, datasets = None, [train_loader.dataset, *(loader.dataset for loader in other_loaders)]
     if not opts.no_validate and cfg.get("val_dataloader") and cfg.get("val_evaluator"):
         val_loader = build_dataloader(cfg["val_dataloader"], "val_dataloader", seed=seed, shuffle_default=False,
                                       for_eval=True, custom_imports=custom_imports,
@@ -334,7 +335,7 @@ def train(opts: RunOptions) -> None:
     report_missing(datasets, missing_list)
     batch_size = cfg["train_dataloader"]["batch_size"]
     optimizer = build_optimizer(cfg["optim_wrapper"], model, _lr_scale(cfg, opts, batch_size))
-    schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=len(train_loader))
+    schedule = LRSchedule(_schedulers(cfg), iters_per_epoch=min(map(len, [train_loader, *other_loaders])))
     amp = training_precision(cfg["optim_wrapper"], opts.amp, run.device)
     logger.info(f"Precision: {amp.note}")
     speed_up(model, cfg, run.device)
@@ -352,7 +353,7 @@ def train(opts: RunOptions) -> None:
                       meta=_checkpoint_meta(run.cfg, opts, seed),
                       clip_grad=cfg["optim_wrapper"].get("clip_grad"), amp=amp,
                       accumulative_counts=cfg["optim_wrapper"].get("accumulative_counts", 1),
-                      skip_log=SkipLog(bad_list, resume=resume_ckpt is not None))
+                      skip_log=SkipLog(bad_list, resume=resume_ckpt is not None), other_loaders=other_loaders)
     if resume_ckpt is not None:
         load_model_weights(model, resume_ckpt, resume_path, strict=True)
         trainer.resume_from(resume_ckpt)
@@ -367,6 +368,31 @@ def train(opts: RunOptions) -> None:
         visualizer.close()
     logger.info(f"Training done: {trainer.epoch} epochs, {trainer.iter} iterations, work dir {run.work_dir}")
     keep_config(run, opts)
+
+
+def _other_loaders(cfg: dict, loop: dict, model: torch.nn.Module, seed: int, main_length: int) -> list[Any]:
+    """MultiLoaderEpochBasedTrainLoop's ``other_loaders``, built as train_dataloader is."""
+    configs = loop.get("other_loaders") or []
+    if configs and not getattr(model, "multi_source", False):
+        raise ConfigError(f"train_cfg.other_loaders: {type(model).__name__} takes one batch per step; "
+                          f"training on several loaders needs a model that takes a list of batches "
+                          f"(RecognizerOmni)")
+    loaders = []
+    for i, loader_cfg in enumerate(configs):
+        if compile_options(cfg) is not None and not loader_cfg.get("drop_last"):
+            loader_cfg["drop_last"] = True  # as train_dataloader: one shape, one compilation
+        # Stream i + 1: the per-sample random draws differ from the main loader's.
+        loader = build_dataloader(loader_cfg, f"train_cfg.other_loaders.{i}", seed=seed, shuffle_default=True,
+                                  custom_imports=cfg.get("custom_imports"), video_backend=cfg.get("video_backend"),
+                                  stream=i + 1)
+        check_labels(model, loader)
+        loaders.append(loader)
+    if loaders:
+        lengths = ", ".join(f"train_cfg.other_loaders.{i} {len(loader)}" for i, loader in enumerate(loaders))
+        shortest = min(main_length, *map(len, loaders))
+        get_logger().info(f"MultiLoaderEpochBasedTrainLoop: an epoch is {shortest} iterations, the shortest loader's"
+                          f" (batches: train_dataloader {main_length}, {lengths})")
+    return loaders
 
 
 def _resume_checkpoint(opts: RunOptions, cfg: dict, work_dir: Path) -> tuple[str | None, dict | None]:

@@ -8,10 +8,11 @@ the learning rate, compute the loss, step the optimiser. Everything optional
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -57,6 +58,10 @@ class Trainer:
     done in the epoch) and the random states of the process; the data side
     needs no state because each sample's randomness depends only on (seed,
     epoch, index) (``kinetix.data.seeding``).
+
+    With ``other_loaders`` (MMAction2's MultiLoaderEpochBasedTrainLoop), each step
+    takes one batch of every loader and gives the model the list, ``train_loader``'s
+    first; the epoch ends with the shortest loader, and every loader starts afresh.
     """
 
     def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -64,15 +69,17 @@ class Trainer:
                  hooks: Sequence[Hook], device: torch.device, work_dir: Path,
                  scalars: ScalarWriter, meta: dict[str, Any] | None = None,
                  clip_grad: dict | None = None, amp: bool | Precision = False, max_iters: int | None = None,
-                 accumulative_counts: int = 1, skip_log: SkipLog | None = None) -> None:
+                 accumulative_counts: int = 1, skip_log: SkipLog | None = None,
+                 other_loaders: Sequence[Any] = ()) -> None:
         if (max_epochs is None) == (max_iters is None):
             raise ValueError("Trainer: give exactly one of max_epochs and max_iters")
         self.model = model
         self.optimizer = optimizer
         self.train_loader = train_loader
+        self.loaders = [train_loader, *other_loaders]
         self.by_epoch = max_iters is None
         self._max_iters = max_iters
-        self.max_epochs = max_epochs if max_epochs is not None else -(-max_iters // max(len(train_loader), 1))
+        self.max_epochs = max_epochs if max_epochs is not None else -(-max_iters // max(self.iters_per_epoch, 1))
         self.lr_schedule = lr_schedule
         self.hooks = list(hooks)
         self.device = device
@@ -109,7 +116,7 @@ class Trainer:
 
     @property
     def iters_per_epoch(self) -> int:
-        return len(self.train_loader)
+        return min(len(loader) for loader in self.loaders)
 
     @property
     def max_iters(self) -> int:
@@ -136,19 +143,21 @@ class Trainer:
     def run_epoch(self) -> bool:
         """Train on the rest of this epoch; False if ``max_iters`` stopped it part-way."""
         self.model.train()
-        sampler = getattr(self.train_loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(self.epoch)  # a new, seeded shuffle every epoch
         start = self.batches_done  # > 0 when resuming inside this epoch
-        if start:
-            sampler.skip_next(start * self.train_loader.batch_size)
-        else:
+        for loader in self.loaders:
+            sampler = getattr(loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(self.epoch)  # a new, seeded shuffle every epoch
+            if start:
+                sampler.skip_next(start * loader.batch_size)
+        if not start:
             self._epoch_skips = {}
         start_iter = self.iter
         tick = time.perf_counter()
-        for self.inner_iter, batch in enumerate(self.train_loader, start=start):
+        for self.inner_iter, batch in enumerate(self._batches(start), start=start):
             data_time = time.perf_counter() - tick
-            self._epoch_skips.update(self.skip_log.note(batch))
+            for source in _sources(batch):
+                self._epoch_skips.update(self.skip_log.note(source))
             self.batches_done = self.inner_iter + 1
             if not self._all_ranks_have_data(batch):
                 tick = time.perf_counter()
@@ -170,10 +179,17 @@ class Trainer:
                             f"{len(self.skipped)} video(s) were undecodable, e.g. {self.skipped[:1]}")
         return True
 
-    def _all_ranks_have_data(self, batch: dict) -> bool:
+    def _batches(self, start: int) -> Iterator[Any]:
+        """The rest of the epoch: batch dicts, or with other loaders lists of them."""
+        if len(self.loaders) == 1:
+            return iter(self.train_loader)
+        # Stop at the shortest loader's last batch, without fetching one of the others to throw away.
+        return (list(step) for step in itertools.islice(zip(*self.loaders), self.iters_per_epoch - start))
+
+    def _all_ranks_have_data(self, batch: dict | list[dict]) -> bool:
         # A batch whose every video failed to decode is empty. Under DDP all
         # ranks must step together, so one empty rank makes all of them skip.
-        has_data = batch.get("inputs") is not None and len(batch["inputs"]) > 0
+        has_data = all(b.get("inputs") is not None and len(b["inputs"]) > 0 for b in _sources(batch))
         return all_ranks_agree(has_data)
 
     def set_lr(self) -> None:
@@ -191,7 +207,7 @@ class Trainer:
         window = min(n, self.max_iters - window_start)
         return (self.iter + 1) % n == 0 or self.iter + 1 >= self.max_iters, max(window, 1)
 
-    def run_step(self, batch: dict) -> dict[str, Any]:
+    def run_step(self, batch: dict | list[dict]) -> dict[str, Any]:
         self.set_lr()
         update, window = self._accumulation()
         # Between updates, DDP need not all-reduce gradients: they only accumulate.
@@ -333,6 +349,11 @@ class Trainer:
                 hook.after_load_checkpoint(self, ckpt)
         if "rng_state" in ckpt:  # last: nothing may draw between here and the first step
             set_random_states(ckpt["rng_state"])
+
+
+def _sources(batch: dict | list[dict]) -> list[dict]:
+    """The batch of each loader in one step."""
+    return batch if isinstance(batch, list) else [batch]
 
 
 def random_states() -> dict[str, Any]:

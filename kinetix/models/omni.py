@@ -190,6 +190,7 @@ class RecognizerOmni(BaseRecognizer):
     """
 
     format_shape = "MIX2d3d"
+    multi_source = True   # the engine may feed it a list of batches (MultiLoaderEpochBasedTrainLoop)
 
     def __init__(self, backbone: nn.Module, cls_head: nn.Module,
                  data_preprocessor: nn.Module | dict | None = None) -> None:
