@@ -21,6 +21,14 @@ CONFIGS = [
     "tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py",
     "i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py",
     "tin/tin_kinetics400-pretrained-tsm-r50_1x1x8-50e_kinetics400-rgb.py",
+    "tsm/tsm_imagenet-pretrained-mobileone-s4_8xb16-1x1x16-50e_kinetics400-rgb.py",
+]
+# Configs over one of the above (a deploy variant, MMAction2's TSN "custom backbones"):
+# merged the same, and not on the dataset base themselves (their base is).
+DERIVED_CONFIGS = [
+    "tsm/tsm_imagenet-pretrained-mobileone-s4_deploy_8xb16-1x1x16-50e_kinetics400-rgb.py",
+    "tsn/custom_backbones/tsn_imagenet-pretrained-mobileone-s4_8xb32-1x1x8-100e_kinetics400-rgb.py",
+    "tsn/custom_backbones/tsn_imagenet-pretrained-mobileone-s4_deploy_8xb32-1x1x8-100e_kinetics400-rgb.py",
 ]
 # Test-only configs (no training sections; their own annotation CSV, not the shared base).
 TEST_ONLY_CONFIGS = [
@@ -84,7 +92,7 @@ def test_test_only_config_merges_like_mmaction2(name, mmaction2_configs):
     assert ours["model.backbone.depth[2]"] == theirs["model.backbone.depth[2]"]
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", CONFIGS + DERIVED_CONFIGS)
 def test_config_merges_like_mmaction2(name, mmaction2_configs):
     ours, theirs = _merged_pair(name, mmaction2_configs)
     # the facts issue 8 named, so that they cannot come back unnoticed

@@ -11,7 +11,8 @@ from kinetix.errors import ConfigError, ConfigWarning
 from kinetix.registry import MODELS, build
 
 REPO = Path(__file__).resolve().parents[2]
-KINETICS = sorted(REPO.glob("configs/recognition/*/*kinetics400-rgb.py"))
+# MMAction2 keeps some a level deeper (tsn/custom_backbones/).
+KINETICS = sorted(REPO.glob("configs/recognition/**/*kinetics400-rgb.py"))
 # MMAction2 trains C3D on UCF101 only.
 UCF101 = sorted(REPO.glob("configs/recognition/*/*ucf101-rgb.py"))
 SYNTHETIC = sorted(REPO.glob("configs/recognition/*/*synthetic-rgb.py"))

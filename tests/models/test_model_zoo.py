@@ -44,6 +44,9 @@ TPN_TSM = dict(
                   average_clips="prob"),
     data_preprocessor=_pre("NCHW"), train_cfg=None, test_cfg=dict(fcn_test=True))
 
+MOBILEONE_TINY = dict(num_blocks=[1, 1, 1, 1], width_factor=[0.25, 0.25, 0.25, 0.125],
+                     num_conv_branches=[2, 1, 1, 1], num_se_blocks=[0, 0, 1, 1])
+
 # name -> (config, training input shape, test input shape, label kind)
 ZOO = {
     "tsn_r18": (_tsn(dict(type="ResNet", depth=18, base_channels=8, norm_eval=False, with_cp=True), 64),
@@ -156,6 +159,21 @@ ZOO = {
     "tsn_mobilenet_v2_norm_eval": (
         _tsn(dict(type="MobileNetV2", widen_factor=0.25, norm_eval=True), 1280),
         (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    # MobileOne: one block pair per stage; two conv branches and SE exercise every branch kind.
+    "tsn_mobileone_frozen": (
+        _tsn(dict(type="MobileOne", arch=MOBILEONE_TINY, frozen_stages=1), 64),
+        (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    "tsn_mobileone_mmpretrain_deploy": (
+        _tsn(dict(type="mmpretrain.MobileOne", arch=MOBILEONE_TINY, deploy=True, norm_eval=True), 64),
+        (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    "tsm_mobileone": (
+        dict(type="Recognizer2D",
+             backbone=dict(type="MobileOneTSM", arch=MOBILEONE_TINY, num_segments=4, shift_div=4,
+                           pretrained2d=False),
+             cls_head=dict(type="TSMHead", num_classes=NUM_CLASSES, in_channels=64,
+                           num_segments=4, is_shift=True, average_clips="prob"),
+             data_preprocessor=_pre("NCHW")),
+        (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
     "tpn_tsm_r18_aux_fcn_test": (TPN_TSM, (2, 4, 3, 64, 64), (2, 8, 3, 64, 64), "index"),
     "slowfast_r50": (
         dict(type="Recognizer3D",

@@ -17,6 +17,11 @@ if [ ! -x "$VENV_DIR/bin/python" ]; then
 fi
 "$VENV_DIR/bin/pip" install --quiet torch==2.13.0 mmaction2==1.2.0 mmengine==0.10.7 mmcv-lite==2.1.0 \
     importlib_metadata decord
+# mmpretrain, for MMAction2's MobileOne configs (MobileOneTSM subclasses mmpretrain's
+# MobileOne). Without its dependencies: they pull in matplotlib and a wrong 'modelindex', and
+# the package as a whole needs torchvision; tools/dev/parity_driver.py loads just its MobileOne
+# module (install_mmpretrain_mobileone), which needs only mmcv and mmengine.
+"$VENV_DIR/bin/pip" install --quiet --no-deps mmpretrain==1.2.0
 
 "$VENV_DIR/bin/python" - <<'PY'
 import pathlib, site

@@ -292,7 +292,10 @@ def render(rows: list[dict], seconds: float, args) -> str:
         "`parity_driver.tin_shift_loop`: mmcv's CUDA kernel `tin_shift_forward` transcribed as",
         "plain Python loops (input frame t of each sample's channel group lands on frame",
         "t + shift, zeros elsewhere); kinetix's vectorised `tin_shift` is unit-tested against",
-        "its own loop reference (tests/models/test_tin.py).",
+        "its own loop reference (tests/models/test_tin.py). MobileOne: MMAction2's MobileOneTSM",
+        "and the TSN configs' `mmpretrain.MobileOne` are mmpretrain 1.2.0's own MobileOne, loaded",
+        "alone (`parity_driver.install_mmpretrain_mobileone`: the rest of mmpretrain needs",
+        "torchvision).",
         "",
         f"**Summary:** of {len(rows)} configs, "
         f"**{kx}** load and build in kinetix, **{mm}** in MMAction2, {len(both)} in both, "

@@ -285,9 +285,40 @@ def install_tin_shift_stand_in() -> bool:
     return True
 
 
+def install_mmpretrain_mobileone() -> bool:
+    """Make ``from mmpretrain.models import MobileOne`` work with mmpretrain's own MobileOne
+    where the package as a whole cannot be imported; True if done.
+
+    mmpretrain's ``__init__`` files import all of it, and parts (its datasets and box
+    utilities) need torchvision, whose PyPI builds do not load beside the CPU torch of the
+    venv. MobileOne itself needs only mmcv, mmengine and two small helpers of mmpretrain, so
+    the packages on the way are set up empty (their ``__init__`` files not run) and the
+    backbone module loads unchanged. Call before MMAction2 is imported: its MobileOneTSM is
+    registered only where ``mmpretrain.models`` imports.
+    """
+    import importlib
+    import importlib.util
+    import types
+    if "mmpretrain.models" in sys.modules:
+        return False
+    spec = importlib.util.find_spec("mmpretrain")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    root = list(spec.submodule_search_locations)[0]
+    for name in ("mmpretrain", "mmpretrain.models", "mmpretrain.models.backbones",
+                 "mmpretrain.models.utils"):
+        package = types.ModuleType(name)
+        package.__path__ = [os.path.join(root, *name.split(".")[1:])]
+        sys.modules[name] = package
+    backbone = importlib.import_module("mmpretrain.models.backbones.mobileone")
+    sys.modules["mmpretrain.models"].MobileOne = backbone.MobileOne
+    return True
+
+
 class Oracle:
     def __init__(self) -> None:
         import torch
+        install_mmpretrain_mobileone()
         from mmaction.utils import register_all_modules
         register_all_modules()
         install_tin_shift_stand_in()
