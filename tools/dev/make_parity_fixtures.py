@@ -56,6 +56,7 @@ def main(argv: list[str]) -> int:
         return 2
     register_all_modules()
     parity_driver.install_tin_shift_stand_in()   # mmcv-lite has no compiled tin_shift
+    parity_driver.install_mmpretrain_stand_in()  # mmcls.ResNeXt without modelindex/torchvision
     root = Path(mmaction.__file__).parent / ".mim" / "configs" / "recognition"
     FIXTURES.mkdir(parents=True, exist_ok=True)
     for config in argv:

@@ -285,12 +285,52 @@ def install_tin_shift_stand_in() -> bool:
     return True
 
 
+def install_mmpretrain_stand_in(backbones: tuple[str, ...] = ("resnext",)) -> bool:
+    """Make ``mmpretrain.X`` and ``mmcls.X`` backbone types buildable in the oracle; True if done.
+
+    mmpretrain 1.2.0's package ``__init__`` imports modelindex and torchvision, which the
+    oracle venv lacks, so MMAction2's ``import mmpretrain.models`` fails; its backbones need
+    neither. The packages ``mmpretrain``, ``mmpretrain.models`` and ``.backbones`` are made
+    bare (their ``__init__`` skipped) and the ``backbones`` modules named are imported, which
+    registers them. mmcls, mmpretrain's former name that MMAction2's configs still write, gets
+    a stand-in package and a registry scope holding the same classes.
+    """
+    import importlib
+    import importlib.util
+    import types
+    if "mmcls" in sys.modules or importlib.util.find_spec("mmpretrain") is None:
+        return False
+    if all(importlib.util.find_spec(m) for m in ("modelindex", "torchvision")):
+        return False   # the real package imports
+    root = os.path.dirname(importlib.util.find_spec("mmpretrain").origin)
+    for name, sub in (("mmpretrain", ""), ("mmpretrain.models", "models"),
+                      ("mmpretrain.models.backbones", os.path.join("models", "backbones"))):
+        package = types.ModuleType(name)
+        package.__path__ = [os.path.join(root, sub)]
+        sys.modules[name] = package
+    for backbone in backbones:
+        importlib.import_module(f"mmpretrain.models.backbones.{backbone}")
+    from mmengine.registry import MODELS as ROOT_MODELS
+    from mmengine.registry import Registry
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    mmcls_models = Registry("model", parent=ROOT_MODELS, scope="mmcls")
+    mmcls_models._imported = True   # nothing to import: the classes are added here
+    for name, cls in PRETRAIN_MODELS.module_dict.items():
+        mmcls_models.register_module(name=name, module=cls)
+    for name in ("mmcls", "mmcls.models", "mmcls.registry"):
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules["mmcls"].__path__ = []
+    sys.modules["mmcls.registry"].MODELS = mmcls_models
+    return True
+
+
 class Oracle:
     def __init__(self) -> None:
         import torch
         from mmaction.utils import register_all_modules
         register_all_modules()
         install_tin_shift_stand_in()
+        install_mmpretrain_stand_in()
         torch.manual_seed(0)
         self.model = None
         self.input = None
