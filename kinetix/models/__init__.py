@@ -15,6 +15,7 @@ from kinetix.models.resnet import ResNet
 from kinetix.models.resnet3d import ResNet3d
 from kinetix.models.resnet3d_slowonly import ResNet3dSlowOnly
 from kinetix.models.resnet_tsm import ResNetTSM, TemporalShift
+from kinetix.models.resnext import ResNeXt
 from kinetix.models.trn_head import TRNHead
 from kinetix.models.tanet import TAM, TANet
 from kinetix.models.tin import ResNetTIN, tin_shift
@@ -38,7 +39,7 @@ from kinetix.models.vit_mae import VisionTransformer
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
     "ConvModule", "CrossEntropyLoss", "TimeSformerHead", "CutmixBlending", "I3DHead", "MixupBlending",
-    "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "TSMHead", "TSNHead",
+    "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "ResNeXt", "TSMHead", "TSNHead",
     "TemporalShift",
     "TRNHead", "TAM", "TANet", "ResNetTIN", "tin_shift", "OmniHead", "OmniResNet", "RecognizerOmni", "MobileNetV2", "MobileNetV2TSM",
     "MobileOne", "MobileOneTSM",

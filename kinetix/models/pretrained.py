@@ -38,7 +38,13 @@ def read_state_dict(path: str, key: str = _KEY) -> dict[str, torch.Tensor]:
 
     URLs are downloaded once into the cache (``kinetix.utils.download``); the file is
     read as data only, never running code from it (``kinetix.utils.safe_load``).
+    ``module.`` and ``backbone.`` prefixes are dropped.
     """
+    return {_strip_prefixes(k): v for k, v in read_raw_state_dict(path, key).items()}
+
+
+def read_raw_state_dict(path: str, key: str = _KEY) -> dict[str, torch.Tensor]:
+    """:func:`read_state_dict` with the names as stored (no prefix dropped)."""
     local = resolve(path, f"{key}:")
     if not local.is_file():
         raise CheckpointError(f"{key}: no such file {path!r}")
@@ -52,7 +58,7 @@ def read_state_dict(path: str, key: str = _KEY) -> dict[str, torch.Tensor]:
             break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{key}: {path!r} holds no state dict of tensors")
-    return {_strip_prefixes(k): v for k, v in obj.items()}
+    return dict(obj)
 
 
 def _strip_prefixes(name: str) -> str:
@@ -167,3 +173,52 @@ def pretrained_path(pretrained: object, key: str = "model.backbone.pretrained") 
     if not isinstance(pretrained, str):
         raise ConfigError(f"{key}: expected a path or None, got {pretrained!r}")
     return pretrained
+
+
+def pretrained_init(init_cfg: object, key: str = "model.backbone.init_cfg") -> dict | None:
+    """The ``dict(type='Pretrained', checkpoint=..., prefix=...)`` of an ``init_cfg`` (a dict
+    or a list of them, as mmengine takes it), checked; None when it loads nothing."""
+    items = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and item.get("type") == "Pretrained":
+            where = f"{key}.{i}" if isinstance(init_cfg, (list, tuple)) else key
+            checkpoint, prefix = item.get("checkpoint"), item.get("prefix")
+            if not isinstance(checkpoint, str) or not checkpoint:
+                raise ConfigError(f"{where}.checkpoint: expected a path or URL, got {checkpoint!r}")
+            if prefix is not None and not isinstance(prefix, str):
+                raise ConfigError(f"{where}.prefix: expected a string or None, got {prefix!r}")
+            return {"checkpoint": checkpoint, "prefix": prefix, "key": where}
+    return None
+
+
+def load_pretrained_init(model: nn.Module, checkpoint: str, prefix: str | None = None,
+                         key: str = "model.backbone.init_cfg") -> None:
+    """mmengine's ``Pretrained`` init: with ``prefix`` ('backbone' or 'backbone.'), only the
+    tensors named ``prefix.*``, the prefix stripped (a classifier's ImageNet checkpoint holds
+    ``backbone.*`` and ``head.*``); without, every tensor (``module.`` stripped). The load is
+    not strict, as mmengine's: tensors that do not fit are left as they are, named in a warning."""
+    raw = read_raw_state_dict(checkpoint, f"{key}.checkpoint")
+    if prefix:
+        start = prefix if prefix.endswith(".") else prefix + "."
+        state = {k[len(start):]: v for k, v in raw.items() if k.startswith(start)}
+        if not state:
+            firsts = sorted({k.split(".")[0] for k in raw})
+            raise CheckpointError(f"{key}.prefix: no tensor name of {checkpoint!r} starts with "
+                                  f"{start!r} (its names start with {', '.join(firsts[:5])})")
+    else:
+        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in raw.items()}
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise CheckpointError(f"{key}.checkpoint: no tensor of {checkpoint!r} matches this model "
+                              f"(it has e.g. {next(iter(state))!r}, the model "
+                              f"{next(iter(own))!r})")
+    model.load_state_dict(usable, strict=False)
+    problems = [f"{k} (missing)" for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    problems += [f"{k} (shape {tuple(v.shape)} vs {tuple(own[k].shape)})"
+                 for k, v in state.items() if k in own and own[k].shape != v.shape]
+    problems += [f"{k} (not in the model)" for k in state if k not in own]
+    if problems:
+        shown = ", ".join(problems[:5]) + (", ..." if len(problems) > 5 else "")
+        warnings.warn(f"{key}: loaded {len(usable)}/{len(own)} tensors from {checkpoint!r}; "
+                      f"{shown}", stacklevel=2)

@@ -174,6 +174,21 @@ ZOO = {
                            num_segments=4, is_shift=True, average_clips="prob"),
              data_preprocessor=_pre("NCHW")),
         (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
+    # mmcls's/mmpretrain's ResNeXt under its three names, with the options it has beyond ResNet.
+    "tsn_resnext50_deep_stem_avg_down_cp": (
+        _tsn(dict(type="mmcls.ResNeXt", depth=50, groups=2, width_per_group=4, stem_channels=8,
+                  base_channels=8, deep_stem=True, avg_down=True, with_cp=True,
+                  drop_path_rate=0.1), 256),
+        (2, 3, 3, 32, 32), (2, 6, 3, 32, 32), "index"),
+    "tsn_resnext50_caffe_frozen_norm_eval": (
+        _tsn(dict(type="mmpretrain.ResNeXt", depth=50, groups=4, width_per_group=2,
+                  stem_channels=8, base_channels=8, style="caffe", frozen_stages=1,
+                  norm_eval=True), 256),
+        (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    "tsn_resnext50_groups1_three_stages": (
+        _tsn(dict(type="ResNeXt", depth=50, groups=1, stem_channels=8, base_channels=8,
+                  num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1), out_indices=(2,)), 128),
+        (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
     "tpn_tsm_r18_aux_fcn_test": (TPN_TSM, (2, 4, 3, 64, 64), (2, 8, 3, 64, 64), "index"),
     "slowfast_r50": (
         dict(type="Recognizer3D",

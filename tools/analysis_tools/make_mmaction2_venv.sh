@@ -20,7 +20,7 @@ fi
 # mmpretrain, for MMAction2's MobileOne configs (MobileOneTSM subclasses mmpretrain's
 # MobileOne). Without its dependencies: they pull in matplotlib and a wrong 'modelindex', and
 # the package as a whole needs torchvision; tools/dev/parity_driver.py loads just its MobileOne
-# module (install_mmpretrain_mobileone), which needs only mmcv and mmengine.
+# module (install_mmpretrain_stand_in), which needs only mmcv and mmengine.
 "$VENV_DIR/bin/pip" install --quiet --no-deps mmpretrain==1.2.0
 
 "$VENV_DIR/bin/python" - <<'PY'

@@ -294,7 +294,7 @@ def render(rows: list[dict], seconds: float, args) -> str:
         "t + shift, zeros elsewhere); kinetix's vectorised `tin_shift` is unit-tested against",
         "its own loop reference (tests/models/test_tin.py). MobileOne: MMAction2's MobileOneTSM",
         "and the TSN configs' `mmpretrain.MobileOne` are mmpretrain 1.2.0's own MobileOne, loaded",
-        "alone (`parity_driver.install_mmpretrain_mobileone`: the rest of mmpretrain needs",
+        "alone (`parity_driver.install_mmpretrain_stand_in`: the rest of mmpretrain needs",
         "torchvision).",
         "",
         f"**Summary:** of {len(rows)} configs, "

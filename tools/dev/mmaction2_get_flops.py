@@ -1,7 +1,7 @@
 """Run MMAction2's own ``tools/analysis_tools/get_flops.py`` (from its installed package),
 with mmcv's missing ``tin_shift`` stood in for (``parity_driver.install_tin_shift_stand_in``)
 so that TIN can be counted too, and mmpretrain's MobileOne loaded alone
-(``parity_driver.install_mmpretrain_mobileone``) for the MobileOne configs. For docs/model_zoo.md's last column::
+(``parity_driver.install_mmpretrain_stand_in``) for the MobileOne configs. For docs/model_zoo.md's last column::
 
     ORACLE_PYTHON tools/dev/mmaction2_get_flops.py CONFIG --shape ...
 
@@ -22,7 +22,7 @@ import parity_driver  # noqa: E402
 
 
 def main() -> None:
-    parity_driver.install_mmpretrain_mobileone()
+    parity_driver.install_mmpretrain_stand_in()
     import mmaction
     from mmaction.utils import register_all_modules
     register_all_modules()

@@ -285,40 +285,58 @@ def install_tin_shift_stand_in() -> bool:
     return True
 
 
-def install_mmpretrain_mobileone() -> bool:
-    """Make ``from mmpretrain.models import MobileOne`` work with mmpretrain's own MobileOne
-    where the package as a whole cannot be imported; True if done.
+def install_mmpretrain_stand_in(backbones: tuple[str, ...] = ("mobileone", "resnext")) -> bool:
+    """Make mmpretrain's MobileOne and ResNeXt, under ``mmpretrain.X`` and ``mmcls.X``, buildable
+    in the oracle with mmpretrain's own, unchanged backbone modules; True if done.
 
-    mmpretrain's ``__init__`` files import all of it, and parts (its datasets and box
-    utilities) need torchvision, whose PyPI builds do not load beside the CPU torch of the
-    venv. MobileOne itself needs only mmcv, mmengine and two small helpers of mmpretrain, so
-    the packages on the way are set up empty (their ``__init__`` files not run) and the
-    backbone module loads unchanged. Call before MMAction2 is imported: its MobileOneTSM is
-    registered only where ``mmpretrain.models`` imports.
+    mmpretrain 1.2.0's package ``__init__`` files import all of it, and parts (modelindex, its
+    datasets and box utilities) need torchvision, whose PyPI builds do not load beside the CPU
+    torch of the venv. The backbones need only mmcv, mmengine and small helpers of mmpretrain,
+    so the packages on the way are set up bare (their ``__init__`` not run) and the
+    ``backbones`` modules are imported, which registers them. mmcls, mmpretrain's former name
+    that MMAction2's configs still write, gets a stand-in package and a registry scope holding
+    the same classes. Call before MMAction2 is imported: its MobileOneTSM is registered only
+    where ``from mmpretrain.models import MobileOne`` works.
     """
     import importlib
     import importlib.util
     import types
-    if "mmpretrain.models" in sys.modules:
+    if "mmcls" in sys.modules or "mmpretrain.models" in sys.modules:
         return False
     spec = importlib.util.find_spec("mmpretrain")
     if spec is None or not spec.submodule_search_locations:
         return False
+    if all(importlib.util.find_spec(m) for m in ("modelindex", "torchvision")):
+        return False   # the real package imports
     root = list(spec.submodule_search_locations)[0]
     for name in ("mmpretrain", "mmpretrain.models", "mmpretrain.models.backbones",
                  "mmpretrain.models.utils"):
         package = types.ModuleType(name)
         package.__path__ = [os.path.join(root, *name.split(".")[1:])]
         sys.modules[name] = package
-    backbone = importlib.import_module("mmpretrain.models.backbones.mobileone")
-    sys.modules["mmpretrain.models"].MobileOne = backbone.MobileOne
+    for backbone in backbones:
+        importlib.import_module(f"mmpretrain.models.backbones.{backbone}")
+    if "mobileone" in backbones:
+        sys.modules["mmpretrain.models"].MobileOne = \
+            sys.modules["mmpretrain.models.backbones.mobileone"].MobileOne
+    from mmengine.registry import MODELS as ROOT_MODELS
+    from mmengine.registry import Registry
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    mmcls_models = Registry("model", parent=ROOT_MODELS, scope="mmcls")
+    mmcls_models._imported = True   # nothing to import: the classes are added here
+    for name, cls in PRETRAIN_MODELS.module_dict.items():
+        mmcls_models.register_module(name=name, module=cls)
+    for name in ("mmcls", "mmcls.models", "mmcls.registry"):
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules["mmcls"].__path__ = []
+    sys.modules["mmcls.registry"].MODELS = mmcls_models
     return True
 
 
 class Oracle:
     def __init__(self) -> None:
         import torch
-        install_mmpretrain_mobileone()
+        install_mmpretrain_stand_in()   # before MMAction2 registers MobileOneTSM
         from mmaction.utils import register_all_modules
         register_all_modules()
         install_tin_shift_stand_in()
