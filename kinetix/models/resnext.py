@@ -133,8 +133,9 @@ class ResNeXt(nn.Module):
         self._make_stem(in_channels, stem_channels, conv_cfg, norm_cfg)
         full_blocks = self.arch_settings[depth]
         self.stage_blocks = full_blocks[:num_stages]
-        # Stochastic depth grows linearly over all blocks of the full depth (as mmpretrain).
-        rates = torch.linspace(0, drop_path_rate, sum(full_blocks)).tolist()
+        # Stochastic depth grows linearly over all blocks of the full depth (as mmpretrain);
+        # on the CPU, so that a build under a meta default device (FLOP counts) can read it.
+        rates = torch.linspace(0, drop_path_rate, sum(full_blocks), device="cpu").tolist()
         in_ch, out_ch = stem_channels, base_channels * self.expansion
         self.res_layers: list[str] = []
         for i, num_blocks in enumerate(self.stage_blocks):

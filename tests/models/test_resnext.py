@@ -156,6 +156,8 @@ def test_configs_check_and_build(path: Path) -> None:
     model = build(cfg["model"], MODELS, "model")
     assert isinstance(model.backbone, ResNeXt)
     assert model.cls_head.fc_cls.in_features == model.backbone.feat_dim
+    with torch.device("meta"):   # as get_flops and check_parity build full-size models
+        assert build(cfg["model"], MODELS, "model").backbone.layer1[0].conv1.weight.is_meta
 
 
 def test_the_kinetics_config_is_mmaction2s() -> None:
