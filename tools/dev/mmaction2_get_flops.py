@@ -1,7 +1,7 @@
 """Run MMAction2's own ``tools/analysis_tools/get_flops.py`` (from its installed package),
 with mmcv's missing ``tin_shift`` stood in for (``parity_driver.install_tin_shift_stand_in``)
-so that TIN can be counted too, and mmpretrain's MobileOne loaded alone
-(``parity_driver.install_mmpretrain_stand_in``) for the MobileOne configs. For docs/model_zoo.md's last column::
+so that TIN can be counted too, and mmpretrain's MobileOne and ResNeXt loaded alone
+(``parity_driver.install_mmpretrain_stand_in``) for the MobileOne and ResNeXt configs. For docs/model_zoo.md's last column::
 
     ORACLE_PYTHON tools/dev/mmaction2_get_flops.py CONFIG --shape ...
 
