@@ -11,7 +11,7 @@ the cfg.
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -213,26 +213,35 @@ def flatten_values(value: object) -> list:
     return [leaf for item in value for leaf in flatten_values(item)]
 
 
+def freeze(modules: Iterable[nn.Module]) -> None:
+    """Stop ``modules`` learning: eval mode (batch-norm statistics too) and no gradients."""
+    for module in modules:
+        module.eval()
+        for param in module.parameters():
+            param.requires_grad = False
+
+
+def keep_norm_statistics(backbone: nn.Module, mode: bool, norm_eval: bool) -> None:
+    """``norm_eval``: in training mode, every norm layer keeps its running statistics."""
+    if mode and norm_eval:
+        for m in backbone.modules():
+            if is_norm(m):
+                m.eval()
+
+
 def freeze_stages(backbone: nn.Module, frozen_stages: int) -> None:
     """Stop ``conv1`` and ``layer1..layer{frozen_stages}`` learning (eval mode, no grads)."""
     if frozen_stages < 0:
         return
-    frozen = [backbone.conv1] + [getattr(backbone, f"layer{i}") for i in range(1, frozen_stages + 1)
-                                 if hasattr(backbone, f"layer{i}")]
-    for module in frozen:
-        module.eval()
-        for param in module.parameters():
-            param.requires_grad = False
+    freeze([backbone.conv1] + [getattr(backbone, f"layer{i}") for i in range(1, frozen_stages + 1)
+                               if hasattr(backbone, f"layer{i}")])
 
 
 def apply_train_mode(backbone: nn.Module, mode: bool, frozen_stages: int, norm_eval: bool) -> None:
     """What ``train(mode)`` adds for ResNets: frozen stages stay frozen, and with
     ``norm_eval`` every norm layer keeps its running statistics."""
     freeze_stages(backbone, frozen_stages)
-    if mode and norm_eval:
-        for m in backbone.modules():
-            if is_norm(m):
-                m.eval()
+    keep_norm_statistics(backbone, mode, norm_eval)
 
 
 def init_linear_and_norm(module: nn.Module) -> None:

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils import checkpoint as cp
 
 from kinetix.errors import CheckpointError, ConfigError
-from kinetix.models.layers import ConvModule, is_norm
+from kinetix.models.layers import ConvModule, freeze, keep_norm_statistics
 from kinetix.models.pretrained import _canonical, read_state_dict, pretrained_path
 from kinetix.models.resnet_tsm import TemporalShift
 from kinetix.registry import MODELS
@@ -134,20 +134,13 @@ class MobileNetV2(nn.Module):
 
     def _freeze_stages(self) -> None:
         # frozen_stages=k: conv1 and the first k entries of self.layers (conv2 is the 8th).
-        frozen = ([self.conv1] if self.frozen_stages >= 0 else []) + \
-            [getattr(self, name) for name in self.layers[:max(self.frozen_stages, 0)]]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        freeze(([self.conv1] if self.frozen_stages >= 0 else []) +
+               [getattr(self, name) for name in self.layers[:max(self.frozen_stages, 0)]])
 
     def train(self, mode: bool = True) -> "MobileNetV2":
         super().train(mode)
         self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if is_norm(m):
-                    m.eval()
+        keep_norm_statistics(self, mode, self.norm_eval)
         return self
 
 

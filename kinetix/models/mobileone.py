@@ -23,7 +23,8 @@ from torch import nn
 
 from kinetix.errors import CheckpointError, ConfigError
 from kinetix.models.layers import (ConvModule, build_activation_layer, build_conv_layer,
-                                   build_norm_layer, constant_init, is_norm, kaiming_init)
+                                   build_norm_layer, constant_init, freeze, is_norm, kaiming_init,
+                                   keep_norm_statistics)
 from kinetix.models.mobilenet_v2 import make_divisible
 from kinetix.models.pretrained import _canonical, read_state_dict
 from kinetix.models.resnet_tsm import TemporalShift
@@ -314,20 +315,13 @@ class MobileOne(nn.Module):
                                   f"needs deploy=True)")
 
     def _freeze_stages(self) -> None:
-        frozen = ([self.stage0] if self.frozen_stages >= 0 else []) + \
-            [getattr(self, name) for name in self.stages[:max(self.frozen_stages, 0)]]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        freeze(([self.stage0] if self.frozen_stages >= 0 else []) +
+               [getattr(self, name) for name in self.stages[:max(self.frozen_stages, 0)]])
 
     def train(self, mode: bool = True) -> "MobileOne":
         super().train(mode)
         self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if is_norm(m):
-                    m.eval()
+        keep_norm_statistics(self, mode, self.norm_eval)
         return self
 
 

@@ -17,7 +17,8 @@ from torch import nn
 from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import ConvModule, DropPath, build_conv_layer, build_norm_layer
+from kinetix.models.layers import (ConvModule, DropPath, build_conv_layer, build_norm_layer, freeze,
+                                   keep_norm_statistics)
 from kinetix.models.pretrained import load_pretrained_init, pretrained_init
 from kinetix.models.resnet import check_out_indices
 from kinetix.registry import MODELS, Positive
@@ -210,12 +211,8 @@ class ResNeXt(nn.Module):
         return [self.stem] if self.deep_stem else [self.conv1, getattr(self, self.norm1_name)]
 
     def _freeze_stages(self) -> None:
-        frozen = (self._stem_modules() if self.frozen_stages >= 0 else []) + \
-            [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        freeze((self._stem_modules() if self.frozen_stages >= 0 else []) +
+               [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if self.deep_stem:
@@ -233,8 +230,5 @@ class ResNeXt(nn.Module):
     def train(self, mode: bool = True) -> "ResNeXt":
         super().train(mode)
         self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+        keep_norm_statistics(self, mode, self.norm_eval)
         return self
