@@ -22,6 +22,7 @@ from kinetix.models.tin import ResNetTIN, tin_shift
 from kinetix.models.omni import OmniHead, OmniResNet, RecognizerOmni
 from kinetix.models.mobilenet_v2 import MobileNetV2, MobileNetV2TSM
 from kinetix.models.mobileone import MobileOne, MobileOneTSM
+from kinetix.models.densenet import DenseNet
 from kinetix.models.tpn import TPN, TPNHead
 from kinetix.models.slowfast import ResNet3dSlowFast, SlowFastHead
 from kinetix.models.csn import ResNet3dCSN
@@ -42,7 +43,7 @@ __all__ = [
     "Recognizer2D", "Recognizer3D", "ResNet", "ResNet3d", "ResNetTSM", "ResNeXt", "TSMHead", "TSNHead",
     "TemporalShift",
     "TRNHead", "TAM", "TANet", "ResNetTIN", "tin_shift", "OmniHead", "OmniResNet", "RecognizerOmni", "MobileNetV2", "MobileNetV2TSM",
-    "MobileOne", "MobileOneTSM",
+    "MobileOne", "MobileOneTSM", "DenseNet",
     "TPN", "TPNHead",
     "ResNet3dSlowFast", "ResNet3dSlowOnly", "SlowFastHead",
     "ResNet3dCSN", "Conv2plus1d", "ResNet2Plus1d", "C3D", "C2D", "X3D", "X3DHead",

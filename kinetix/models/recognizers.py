@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kinetix.errors import ConfigError, DataError, warn_config
@@ -76,12 +77,15 @@ class BaseRecognizer(nn.Module):
         ``labels`` (training only) feed a neck's auxiliary loss (TPN's ``loss_aux``);
         ``stage='backbone'`` stops before the neck.
         """
-        x = self.backbone(inputs.reshape((-1,) + inputs.shape[2:]))
+        x = self._run_backbone(inputs.reshape((-1,) + inputs.shape[2:]))
         head_kwargs = {"num_segs": inputs.shape[1]}
         aux: dict = {}
         if self.with_neck and stage != "backbone":
             x, aux = self._neck(x, head_kwargs, labels, test_mode)
         return x, head_kwargs, aux
+
+    def _run_backbone(self, images: torch.Tensor) -> Any:
+        return self.backbone(images)
 
     def _neck(self, x: Any, head_kwargs: dict, labels: torch.Tensor | None,
               test_mode: bool) -> tuple[Any, dict]:
@@ -127,6 +131,16 @@ class Recognizer2D(BaseRecognizer):
 
     format_shape = "NCHW"
 
+    def _run_backbone(self, images: torch.Tensor) -> Any:
+        # A torchvision model (``backbone_from = 'torchvision'``, MMAction2's ``torchvision.``
+        # types) runs only up to its ``features`` where it has them (DenseNet: no final ReLU),
+        # and its output becomes (N, C, 1, 1) as MMAction2's Recognizer2D makes it.
+        if getattr(self.backbone, "backbone_from", None) != "torchvision":
+            return self.backbone(images)
+        features = getattr(self.backbone, "features", None)
+        x = features(images) if isinstance(features, nn.Module) else self.backbone(images)
+        return pool_to_nchw(x, getattr(self.backbone, "feature_shape", None))
+
     def _neck(self, x: Any, head_kwargs: dict, labels: torch.Tensor | None,
               test_mode: bool) -> tuple[Any, dict]:
         # A neck (TPN) works on clips: each stage's (B*N, C, H, W) -> (B, C, N, H, W).
@@ -140,6 +154,24 @@ class Recognizer2D(BaseRecognizer):
             x = x.squeeze(2)
             head_kwargs["num_segs"] = 1
         return x, aux
+
+
+def pool_to_nchw(x: torch.Tensor, feature_shape: str | None = None) -> torch.Tensor:
+    """MMAction2's pooling of a torchvision/timm backbone's output to ``(N, C, 1, 1)``:
+    ``feature_shape`` ('NCHW', 'NHWC', 'NLC') says how to average; unset, a 4-d map is NCHW,
+    a 3-d one NLC, and a flat ``(N, C)`` vector is only reshaped."""
+    if not feature_shape:
+        feature_shape = {4: "NCHW", 3: "NLC"}.get(x.dim())
+    if feature_shape == "NHWC":
+        x = F.adaptive_avg_pool2d(x.permute(0, 3, 1, 2), 1)
+    elif feature_shape == "NCHW":
+        x = F.adaptive_avg_pool2d(x, 1)
+    elif feature_shape == "NLC":
+        x = F.adaptive_avg_pool1d(x.transpose(1, 2), 1)
+    elif feature_shape is not None:
+        raise ConfigError(f"model.backbone.feature_shape: expected 'NCHW', 'NHWC' or 'NLC', "
+                          f"got {feature_shape!r}")
+    return x.reshape(x.shape[0], -1, 1, 1)
 
 
 @MODELS.register

@@ -63,6 +63,10 @@ TORCHVISION_FILES = {
     "resnext101_32x8d": "resnext101_32x8d-8ba56ff5.pth",
     "wide_resnet50_2": "wide_resnet50_2-95faca4d.pth",
     "wide_resnet101_2": "wide_resnet101_2-32ee1156.pth",
+    "densenet121": "densenet121-a639ec97.pth",
+    "densenet161": "densenet161-8d451a50.pth",
+    "densenet169": "densenet169-b2777c0a.pth",
+    "densenet201": "densenet201-c1103571.pth",
 }
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})$")

@@ -174,6 +174,20 @@ ZOO = {
                            num_segments=4, is_shift=True, average_clips="prob"),
              data_preprocessor=_pre("NCHW")),
         (2, 4, 3, 32, 32), (1, 8, 3, 32, 32), "index"),
+    # torchvision's DenseNets (MMAction2's `torchvision.` types): fixed widths, so one image per
+    # segment at the smallest size that leaves a 1x1 map; dropout and checkpointing in two.
+    "tsn_torchvision_densenet121_cp": (
+        _tsn(dict(type="torchvision.densenet121", drop_rate=0.2, memory_efficient=True), 1024),
+        (1, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    "tsn_torchvision_densenet161": (
+        _tsn(dict(type="torchvision.densenet161", pretrained=False), 2208),
+        (1, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    "tsn_torchvision_densenet169_bn2": (
+        _tsn(dict(type="torchvision.densenet169", bn_size=2, feature_shape="NCHW"), 1664),
+        (1, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
+    "tsn_torchvision_densenet201": (
+        _tsn(dict(type="torchvision.densenet201", weights=None), 1920),
+        (1, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index"),
     # mmcls's/mmpretrain's ResNeXt under its three names, with the options it has beyond ResNet.
     "tsn_resnext50_deep_stem_avg_down_cp": (
         _tsn(dict(type="mmcls.ResNeXt", depth=50, groups=2, width_per_group=4, stem_channels=8,

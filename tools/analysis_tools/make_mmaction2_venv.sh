@@ -23,6 +23,26 @@ fi
 # module (install_mmpretrain_stand_in), which needs only mmcv and mmengine.
 "$VENV_DIR/bin/pip" install --quiet --no-deps mmpretrain==1.2.0
 
+# torchvision's own DenseNet source, for MMAction2's `torchvision.densenet161` configs. PyPI
+# torchvision does not load beside the venv's CPU torch, so its wheel is only unpacked:
+# tools/dev/parity_driver.py (install_torchvision_stand_in) runs models/densenet.py from
+# VENV_DIR/share/kinetix-stand-ins with stand-ins for the few torchvision helpers it imports.
+STAND_INS="$VENV_DIR/share/kinetix-stand-ins"
+if [ ! -f "$STAND_INS/torchvision/models/densenet.py" ]; then
+    WHEEL_DIR="$(mktemp -d)"
+    "$VENV_DIR/bin/pip" download --quiet --no-deps --only-binary=:all: torchvision==0.20.0 \
+        -d "$WHEEL_DIR"
+    "$VENV_DIR/bin/python" - "$WHEEL_DIR" "$STAND_INS" <<'PY'
+import pathlib, sys, zipfile
+
+wheel = next(pathlib.Path(sys.argv[1]).glob("torchvision-*.whl"))
+target = pathlib.Path(sys.argv[2])
+with zipfile.ZipFile(wheel) as archive:
+    archive.extract("torchvision/models/densenet.py", target)
+PY
+    rm -rf "$WHEEL_DIR"
+fi
+
 "$VENV_DIR/bin/python" - <<'PY'
 import pathlib, site
 

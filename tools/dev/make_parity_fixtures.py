@@ -57,6 +57,7 @@ def main(argv: list[str]) -> int:
         return 2
     register_all_modules()
     parity_driver.install_tin_shift_stand_in()   # mmcv-lite has no compiled tin_shift
+    parity_driver.install_torchvision_stand_in()   # PyPI torchvision does not load here
     root = Path(mmaction.__file__).parent / ".mim" / "configs" / "recognition"
     FIXTURES.mkdir(parents=True, exist_ok=True)
     for config in argv:

@@ -333,6 +333,114 @@ def install_mmpretrain_stand_in(backbones: tuple[str, ...] = ("mobileone", "resn
     return True
 
 
+# Where install_torchvision_stand_in finds torchvision's own model sources
+# (``torchvision/models/densenet.py``, taken from its wheel by make_mmaction2_venv.sh).
+TORCHVISION_SRC_ENV = "KINETIX_TORCHVISION_SRC"
+TORCHVISION_MODELS = ("densenet",)
+
+
+def torchvision_src_root() -> str:
+    return os.environ.get(TORCHVISION_SRC_ENV) or os.path.join(sys.prefix, "share",
+                                                               "kinetix-stand-ins")
+
+
+def install_torchvision_stand_in(models: tuple[str, ...] = TORCHVISION_MODELS) -> bool:
+    """Make ``torchvision.models.densenet161`` (and the other DenseNets) importable in the
+    oracle from torchvision's own, unchanged ``models/densenet.py``; True if installed.
+
+    PyPI torchvision does not load beside the venv's CPU torch, and MMAction2's
+    ``torchvision.`` backbones only need ``torchvision.models.__dict__[name]``. So a bare
+    ``torchvision`` package is set up holding that one module, with stand-ins for what it
+    imports: ``utils._log_api_usage_once`` (a no-op), ``transforms._presets.ImageClassification``,
+    ``models._meta._IMAGENET_CATEGORIES``, ``models._api`` (``register_model``, ``Weights``,
+    ``WeightsEnum``) and ``models._utils`` (``handle_legacy_interface``,
+    ``_ovewrite_named_param``). No weights can be fetched: asking for any (``pretrained=True``
+    or ``weights=...``) raises. Call after ``register_all_modules()``, so that nothing probing
+    for torchvision at import time sees the stand-in.
+    """
+    import enum
+    import importlib.machinery
+    import importlib.util
+    import types
+    if "torchvision" in sys.modules:
+        return False
+    try:
+        import torchvision.models  # noqa: F401  (the real one, if it loads)
+        return False
+    except Exception:
+        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+            del sys.modules[name]
+    root = os.path.join(torchvision_src_root(), "torchvision", "models")
+    missing = [m for m in models if not os.path.isfile(os.path.join(root, f"{m}.py"))]
+    if missing:   # the other configs still run; MMAction2 then says torchvision is missing
+        print(f"torchvision stand-in: no {missing[0]}.py under {root} (run "
+              f"tools/analysis_tools/make_mmaction2_venv.sh, or set {TORCHVISION_SRC_ENV} to a "
+              f"folder holding torchvision/models/)", file=sys.stderr)
+        return False
+
+    def module(name: str, package: bool = False, **attrs: Any) -> types.ModuleType:
+        mod = types.ModuleType(name)
+        mod.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=package)
+        if package:
+            mod.__path__ = []
+        mod.__dict__.update(attrs)
+        sys.modules[name] = mod
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, mod)
+        return mod
+
+    class Weights:
+        def __init__(self, url: str, transforms: Any, meta: dict) -> None:
+            self.url, self.transforms, self.meta = url, transforms, meta
+
+    class WeightsEnum(enum.Enum):
+        @classmethod
+        def verify(cls, obj: Any) -> Any:
+            if obj is None:
+                return None
+            raise RuntimeError(f"torchvision stand-in: no weights can be loaded ({cls.__name__}"
+                               f" {obj!r}); build with pretrained=False, weights=None")
+
+    def handle_legacy_interface(**weights: Any) -> Callable:
+        def decorate(builder: Callable) -> Callable:
+            def build(*args: Any, **kwargs: Any) -> Any:
+                for legacy in (name for name, _ in weights.values()):
+                    if kwargs.pop(legacy, False):
+                        raise RuntimeError(f"torchvision stand-in: {legacy}=True would download "
+                                           f"weights; set it False")
+                return builder(*args, **kwargs)
+            return build
+        return decorate
+
+    def overwrite_named_param(kwargs: dict, param: str, new_value: Any) -> None:
+        if kwargs.get(param, new_value) != new_value:
+            raise ValueError(f"The parameter '{param}' expected value {new_value} "
+                             f"but got {kwargs[param]} instead.")
+        kwargs[param] = new_value
+
+    module("torchvision", package=True)
+    module("torchvision.utils", _log_api_usage_once=lambda obj: None)
+    module("torchvision.transforms", package=True)
+    module("torchvision.transforms._presets", ImageClassification=object)
+    models_pkg = module("torchvision.models", package=True)
+    module("torchvision.models._meta", _IMAGENET_CATEGORIES=[f"class{i}" for i in range(1000)])
+    module("torchvision.models._api", register_model=lambda *a, **k: (lambda fn: fn),
+           Weights=Weights, WeightsEnum=WeightsEnum)
+    module("torchvision.models._utils", handle_legacy_interface=handle_legacy_interface,
+           _ovewrite_named_param=overwrite_named_param)
+    for name in models:
+        full = f"torchvision.models.{name}"
+        spec = importlib.util.spec_from_file_location(full, os.path.join(root, f"{name}.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[full] = mod
+        spec.loader.exec_module(mod)
+        setattr(models_pkg, name, mod)
+        for public in getattr(mod, "__all__", ()):
+            setattr(models_pkg, public, getattr(mod, public))
+    return True
+
+
 class Oracle:
     def __init__(self) -> None:
         import torch
@@ -340,6 +448,7 @@ class Oracle:
         from mmaction.utils import register_all_modules
         register_all_modules()
         install_tin_shift_stand_in()
+        install_torchvision_stand_in()
         torch.manual_seed(0)
         self.model = None
         self.input = None
