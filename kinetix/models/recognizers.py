@@ -29,6 +29,22 @@ STAGES = ("backbone", "neck", "head")
 _KNOWN_TEST_CFG = {"average_clips", "max_testing_views", "fcn_test"}
 
 
+def pool_features(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """Average a backbone's map or tokens to ``(N, C, 1, 1)``, as MMAction2 does for the
+    backbones it takes from timm/torchvision (which declare ``feature_shape``): ``'NHWC'``
+    and ``'NCHW'`` maps are pooled over H and W, ``'NLC'`` tokens over L."""
+    if layout == "NHWC":
+        x = x.mean(dim=(1, 2))
+    elif layout == "NCHW":
+        x = x.mean(dim=(2, 3))
+    elif layout == "NLC":
+        x = x.mean(dim=1)
+    else:
+        raise ConfigError(f"model.backbone.feature_shape: expected 'NHWC', 'NCHW' or 'NLC', "
+                          f"got {layout!r}")
+    return x.reshape(x.shape[0], -1, 1, 1)
+
+
 class BaseRecognizer(nn.Module):
     def __init__(self, backbone: nn.Module, cls_head: nn.Module, neck: nn.Module | None = None,
                  data_preprocessor: nn.Module | dict | None = None,
@@ -77,6 +93,9 @@ class BaseRecognizer(nn.Module):
         ``stage='backbone'`` stops before the neck.
         """
         x = self.backbone(inputs.reshape((-1,) + inputs.shape[2:]))
+        layout = getattr(self.backbone, "feature_shape", None)
+        if layout is not None:
+            x = pool_features(x, layout)
         head_kwargs = {"num_segs": inputs.shape[1]}
         aux: dict = {}
         if self.with_neck and stage != "backbone":
