@@ -274,6 +274,12 @@ class TimmSwinTransformer(nn.Module):
         # timm drops its buffers and (with num_classes=0) the classifier when loading.
         state = {k: v for k, v in state.items() if not k.startswith("head.")
                  and not k.endswith(("relative_position_index", "attn_mask"))}
+        own = self.state_dict()
+        wrong = [k for k, v in state.items() if k in own and v.shape != own[k].shape]
+        if wrong:
+            raise CheckpointError(f"{_KEY}.pretrained: {self.pretrained!r} does not fit timm's "
+                                  f"{self.name}: {wrong[0]} is {tuple(state[wrong[0]].shape)}, "
+                                  f"expected {tuple(own[wrong[0]].shape)}")
         missing, unexpected = self.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise CheckpointError(f"{_KEY}.pretrained: {self.pretrained!r} does not fit timm's "

@@ -17,7 +17,7 @@ import torch
 
 import kinetix.models  # noqa: F401  (registers the models)
 from kinetix.config.loader import load_config
-from kinetix.errors import ConfigError
+from kinetix.errors import CheckpointError, ConfigError
 from kinetix.models.recognizers import pool_features
 from kinetix.models.timm_swin import ARCHS, TimmSwinTransformer
 from kinetix.registry import MODELS, build
@@ -90,6 +90,10 @@ def test_local_timm_checkpoint_loads(tmp_path: Path) -> None:
     model.init_weights()
     for key, value in source.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+    # A checkpoint of another variant is named in one line, not torch's size-mismatch list.
+    torch.save(_swin(**{**SMALL, "embed_dim": 16}).state_dict(), tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match=r"model\.backbone\.pretrained: .*patch_embed"):
+        _swin(pretrained=str(tmp_path / "other.pth"), **SMALL).init_weights()
 
 
 def test_bad_arguments_name_the_key() -> None:
