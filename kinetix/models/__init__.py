@@ -36,6 +36,7 @@ from kinetix.models.uniformerv2 import UniFormerV2
 from kinetix.models.swin import SwinTransformer3D
 from kinetix.models.timesformer import TimeSformer
 from kinetix.models.vit_mae import VisionTransformer
+from kinetix.models.timm_swin import TimmSwinTransformer
 
 __all__ = [
     "ActionDataPreprocessor", "AvgConsensus", "BCELossWithLogits", "BaseHead", "BaseRecognizer",
@@ -51,5 +52,5 @@ __all__ = [
     "MViT", "MViTHead",
     "UniFormerV2",
     "SwinTransformer3D",
-    "TimeSformer", "VisionTransformer",
+    "TimeSformer", "VisionTransformer", "TimmSwinTransformer",
 ]

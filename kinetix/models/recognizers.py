@@ -132,12 +132,13 @@ class Recognizer2D(BaseRecognizer):
     format_shape = "NCHW"
 
     def _run_backbone(self, images: torch.Tensor) -> Any:
-        # A torchvision model (``backbone_from = 'torchvision'``, MMAction2's ``torchvision.``
-        # types) runs only up to its ``features`` where it has them (DenseNet: no final ReLU),
-        # and its output becomes (N, C, 1, 1) as MMAction2's Recognizer2D makes it.
-        if getattr(self.backbone, "backbone_from", None) != "torchvision":
+        # MMAction2's ``torchvision.`` and ``timm.`` types (``backbone_from``): a torchvision
+        # model runs only up to its ``features`` where it has them (DenseNet: no final ReLU),
+        # and the output of either becomes (N, C, 1, 1) as MMAction2's Recognizer2D makes it.
+        source = getattr(self.backbone, "backbone_from", None)
+        if source not in ("torchvision", "timm"):
             return self.backbone(images)
-        features = getattr(self.backbone, "features", None)
+        features = getattr(self.backbone, "features", None) if source == "torchvision" else None
         x = features(images) if isinstance(features, nn.Module) else self.backbone(images)
         return pool_to_nchw(x, getattr(self.backbone, "feature_shape", None))
 

@@ -365,6 +365,14 @@ ZOO = {
                            average_clips="prob"),
              data_preprocessor=_pre("NCTHW")),
         (2, 1, 3, 4, 32, 32), (2, 2, 3, 4, 32, 32), "index"),
+    # timm's 2D Swin under its three names, shrunk through create_model-style overrides: a 2x2
+    # window on an 8x8 token map (shifted in stage 0's second block), 8 -> 64 channels.
+    **{f"tsn_timm_{variant}": (
+        _tsn(dict(type=f"timm.swin_{variant}_patch4_window7_224", img_size=32, window_size=2,
+                  embed_dim=8, depths=(2, 1, 1, 1), num_heads=(1, 1, 2, 2), **extra), 64),
+        (2, 2, 3, 32, 32), (1, 2, 3, 32, 32), "index")
+       for variant, extra in (("tiny", {}), ("small", dict(feature_shape="NHWC")),
+                              ("base", dict(drop_path_rate=0.2, attn_drop_rate=0.1)))},
     # VideoMAE's ViT with every option the shipped configs leave off: learned positions,
     # LayerScale, stochastic depth, checkpointed blocks, class-token-style output.
     "videomae_vit": (

@@ -22,6 +22,11 @@ fi
 # the package as a whole needs torchvision; tools/dev/parity_driver.py loads just its MobileOne
 # module (install_mmpretrain_stand_in), which needs only mmcv and mmengine.
 "$VENV_DIR/bin/pip" install --quiet --no-deps mmpretrain==1.2.0
+# timm, for MMAction2's timm.swin_* configs (timm 0.9.x: the Swin layout MMAction2 1.2.0's
+# feature_shape='NHWC' config expects). Without dependencies: timm imports torchvision at
+# package import, which does not load beside the CPU torch; tools/dev/parity_driver.py stands
+# in empty torchvision modules (install_timm_stand_in), which timm's Swin does not use.
+"$VENV_DIR/bin/pip" install --quiet --no-deps timm==0.9.16
 
 # torchvision's own DenseNet source, for MMAction2's `torchvision.densenet161` configs. PyPI
 # torchvision does not load beside the venv's CPU torch, so its wheel is only unpacked:

@@ -47,6 +47,7 @@ def make_input(spec: dict, size: int) -> torch.Tensor:
 
 def main(argv: list[str]) -> int:
     parity_driver.install_mmpretrain_stand_in()   # before MMAction2 registers MobileOneTSM
+    parity_driver.install_timm_stand_in()
     import mmaction
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules

@@ -88,6 +88,14 @@ SMALL: dict[str, dict] = {
         "input": {"crop_size": 32, "clip_len": 4}},
     # TimeSformer (all three attention types): two blocks, 2 heads of 16 channels, 4 frames
     # of 2x2 patches (its position embedding has a fixed size: img_size = the input's).
+    # timm's 2D Swin: four stages of two blocks, 16 channels at first. At 64 px the first two
+    # maps (16x16, 8x8) exceed the 7x7 window, so the shift mask and the window padding run;
+    # the last two are one window each.
+    "timm.swin_base_patch4_window7_224": {
+        "model": {"backbone": {"embed_dim": 16, "depths": [2, 2, 2, 2], "num_heads": [1, 2, 4, 8],
+                               "img_size": 64},
+                  "cls_head": {"in_channels": 128}},
+        "input": {"crop_size": 64}},
     "TimeSformer": {
         "model": {"backbone": {"img_size": 32, "embed_dims": 32, "num_heads": 2,
                                "num_transformer_layers": 2, "num_frames": 4},
@@ -362,8 +370,8 @@ def install_torchvision_stand_in(models: tuple[str, ...] = TORCHVISION_MODELS) -
     import importlib.machinery
     import importlib.util
     import types
-    if "torchvision" in sys.modules:
-        return False
+    if "torchvision" in sys.modules and not getattr(sys.modules["torchvision"], "_kinetix_stub", False):
+        return False   # a real torchvision (install_timm_stand_in's empty one is replaced)
     try:
         import torchvision.models  # noqa: F401  (the real one, if it loads)
         return False
@@ -438,6 +446,45 @@ def install_torchvision_stand_in(models: tuple[str, ...] = TORCHVISION_MODELS) -
         setattr(models_pkg, name, mod)
         for public in getattr(mod, "__all__", ()):
             setattr(models_pkg, public, getattr(mod, public))
+def install_timm_stand_in() -> bool:
+    """Make ``import timm`` work in the oracle without torchvision; True if a stand-in was set.
+
+    timm (installed with ``--no-deps``, see make_mmaction2_venv.sh) imports torchvision at
+    package import for its data transforms and a FrozenBatchNorm2d, none of which its Swin
+    Transformer uses; torchvision's PyPI builds do not load beside the venv's CPU torch. Empty
+    torchvision modules whose every attribute is a placeholder class let timm's package import
+    run unchanged, so MMAction2's own ``timm.`` branch builds the model with timm's code.
+    """
+    import importlib.util
+    import types
+    if "timm" in sys.modules or importlib.util.find_spec("timm") is None:
+        return False
+    if importlib.util.find_spec("torchvision") is not None:
+        return False   # the real package is there
+
+    class _Placeholder(type):
+        def __getattr__(cls, name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return _Placeholder(name, (), {})
+
+    class _Stub(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return _Placeholder(name, (), {})
+
+    for name in ("torchvision", "torchvision.ops", "torchvision.ops.misc", "torchvision.transforms",
+                 "torchvision.transforms.functional", "torchvision.transforms.v2",
+                 "torchvision.datasets", "torchvision.io", "torchvision.utils"):
+        module = _Stub(name)
+        module.__path__ = []
+        module._kinetix_stub = True
+        sys.modules[name] = module
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
+    import timm  # noqa: F401  (registers its models)
     return True
 
 
@@ -445,6 +492,7 @@ class Oracle:
     def __init__(self) -> None:
         import torch
         install_mmpretrain_stand_in()   # before MMAction2 registers MobileOneTSM
+        install_timm_stand_in()
         from mmaction.utils import register_all_modules
         register_all_modules()
         install_tin_shift_stand_in()
