@@ -9,11 +9,7 @@ model = dict(
         type='torchvision.densenet161', pretrained=True, _delete_=True),
     cls_head=dict(in_channels=2208))
 
-# dataset settings
-dataset_type = 'VideoDataset'
-data_root = 'data/kinetics400/videos_train'
-ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
-
+# Its own training augmentation (RandomResizedCrop); the rest of the data part is the base's.
 train_pipeline = [
     dict(type='DecordInit'),
     dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=3),
@@ -26,13 +22,4 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
