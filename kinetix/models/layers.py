@@ -14,6 +14,7 @@ import difflib
 from typing import Callable, Iterable
 
 import torch
+import torch.utils.checkpoint as cp
 from torch import nn
 
 from kinetix.errors import ConfigError
@@ -211,6 +212,15 @@ def flatten_values(value: object) -> list:
     if not isinstance(value, (list, tuple)):
         return [value]
     return [leaf for item in value for leaf in flatten_values(item)]
+
+
+def checkpointed(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                 with_cp: bool) -> torch.Tensor:
+    """``fn(x)``; with ``with_cp`` (MMAction2's option) and gradients wanted, its activations
+    are recomputed in the backward pass instead of kept, which saves memory."""
+    if with_cp and x.requires_grad:
+        return cp.checkpoint(fn, x, use_reentrant=False)
+    return fn(x)
 
 
 def freeze(modules: Iterable[nn.Module]) -> None:

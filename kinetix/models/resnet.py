@@ -9,11 +9,10 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import (ConvModule, apply_train_mode, constant_init, freeze_stages,
-                                   is_norm, kaiming_init)
+from kinetix.models.layers import (ConvModule, apply_train_mode, checkpointed, constant_init,
+                                   freeze_stages, is_norm, kaiming_init)
 from kinetix.models.pretrained import load_resnet_weights, pretrained_path
 from kinetix.registry import MODELS
 
@@ -40,10 +39,7 @@ class BasicBlock(nn.Module):
         return self.conv2(self.conv1(x)) + identity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._residual, x, use_reentrant=False)
-        else:
-            out = self._residual(x)
+        out = checkpointed(self._residual, x, self.with_cp)
         return self.relu(out)
 
 
@@ -73,10 +69,7 @@ class Bottleneck(nn.Module):
         return self.conv3(self.conv2(self.conv1(x))) + identity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._residual, x, use_reentrant=False)
-        else:
-            out = self._residual(x)
+        out = checkpointed(self._residual, x, self.with_cp)
         return self.relu(out)
 
 

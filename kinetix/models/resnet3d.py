@@ -11,10 +11,9 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import (ConvModule, apply_train_mode, build_activation_layer,
+from kinetix.models.layers import (ConvModule, apply_train_mode, build_activation_layer, checkpointed,
                                    constant_init, freeze_stages, is_norm, kaiming_init)
 from kinetix.models.non_local import build_non_local
 from kinetix.models.pretrained import load_resnet_weights, pretrained_path
@@ -30,10 +29,7 @@ class _Block3d(nn.Module):
         return self._branch(x) + identity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._residual, x, use_reentrant=False)
-        else:
-            out = self._residual(x)
+        out = checkpointed(self._residual, x, self.with_cp)
         out = self.relu(out)
         return self.non_local_block(out) if self.non_local else out
 

@@ -14,11 +14,10 @@ from typing import Annotated, Sequence
 
 import torch
 from torch import nn
-from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
-from kinetix.models.layers import (ConvModule, DropPath, build_conv_layer, build_norm_layer, freeze,
-                                   keep_norm_statistics)
+from kinetix.models.layers import (ConvModule, DropPath, build_conv_layer, build_norm_layer, checkpointed,
+                                   freeze, keep_norm_statistics)
 from kinetix.models.pretrained import load_pretrained_init, pretrained_init
 from kinetix.models.resnet import check_out_indices
 from kinetix.registry import MODELS, Positive
@@ -69,10 +68,7 @@ class ResNeXtBottleneck(nn.Module):
         return self.drop_path(out) + identity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._residual, x, use_reentrant=False)
-        else:
-            out = self._residual(x)
+        out = checkpointed(self._residual, x, self.with_cp)
         return self.relu(out)
 
 

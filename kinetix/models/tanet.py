@@ -15,9 +15,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
+from kinetix.models.layers import checkpointed
 from kinetix.models.resnet import Bottleneck, ResNet
 from kinetix.models.resnet_tsm import _check_segments
 from kinetix.registry import MODELS
@@ -93,11 +93,7 @@ class TABlock(nn.Module):
         return out + (x if b.downsample is None else b.downsample(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.block.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._residual, x, use_reentrant=False)
-        else:
-            out = self._residual(x)
-        return self.block.relu(out)
+        return self.block.relu(checkpointed(self._residual, x, self.block.with_cp))
 
 
 @MODELS.register

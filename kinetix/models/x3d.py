@@ -14,11 +14,10 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torch.utils import checkpoint as cp
 
 from kinetix.errors import ConfigError
 from kinetix.models.heads import BaseHead
-from kinetix.models.layers import (ConvModule, apply_train_mode, build_activation_layer,
+from kinetix.models.layers import (ConvModule, apply_train_mode, build_activation_layer, checkpointed,
                                    constant_init, is_norm, kaiming_init, normal_init)
 from kinetix.models.pretrained import load_matching_weights, pretrained_path
 from kinetix.registry import MODELS
@@ -90,10 +89,7 @@ class BlockX3D(nn.Module):
         return out + (x if self.downsample is None else self.downsample(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._residual, x, use_reentrant=False)
-        else:
-            out = self._residual(x)
+        out = checkpointed(self._residual, x, self.with_cp)
         return self.relu(out)
 
 
