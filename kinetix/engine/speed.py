@@ -12,7 +12,8 @@ Both are config switches, read by the runner before the model is wrapped for DDP
   not change between steps or every step would compile again: training drops the last,
   short batch, and a short test batch is padded to the full size. Graphs are static
   (``dynamic=False`` unless the config says otherwise), so a run compiles once per input
-  shape it meets (training, validation, test), never per batch. Not dynamo's automatic
+  shape it meets (training, validation, test), never per batch (a training batch shortened by
+  undecodable videos is one more shape per size). Not dynamo's automatic
   dynamic shapes: the first shape-generic trace of the tiny TSM took 44 s of symbolic
   shape algebra on a 2-core CPU, against 1.3 s for a static one (docs/benchmarks.md).
 """
