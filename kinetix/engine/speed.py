@@ -15,7 +15,7 @@ Both are config switches, read by the runner before the model is wrapped for DDP
   shape it meets (training, validation, test), never per batch (a training batch shortened by
   undecodable videos is one more shape per size). Not dynamo's automatic
   dynamic shapes: the first shape-generic trace of the tiny TSM took 44 s of symbolic
-  shape algebra on a 2-core CPU, against 1.3 s for a static one (docs/benchmarks.md).
+  shape algebra on a 2-core CPU, against about 2 s for a static one (docs/benchmarks.md).
 """
 
 from __future__ import annotations
