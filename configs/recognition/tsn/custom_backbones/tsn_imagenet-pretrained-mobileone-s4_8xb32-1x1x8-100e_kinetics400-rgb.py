@@ -1,6 +1,6 @@
 # TSN with mmpretrain's MobileOne-S4 on Kinetics-400 raw videos: 8 segments x 1 frame,
-# 8 GPUs x 16 clips, 100 epochs (the TSN R50 config's schedule and test pipeline).
-_base_ = ['../tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py']
+# 8 GPUs x 16 clips, 100 epochs (the TSN R50 1x1x8 config's pipelines and schedule).
+_base_ = ['../tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb.py']
 
 checkpoint = ('https://download.openmmlab.com/mmclassification/'
               'v0/mobileone/mobileone-s4_8xb32_in1k_20221110-28d888cb.pth')
@@ -14,29 +14,5 @@ model = dict(
         _delete_=True),
     cls_head=dict(in_channels=2048))
 
-file_client_args = dict(io_backend='disk')
-
-train_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=8),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='MultiScaleCrop', input_size=224, scales=(1, 0.875, 0.75, 0.66),
-         random_crop=False, max_wh_scale_gap=1),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=8, test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
-
-train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=16, dataset=dict(pipeline=val_pipeline))
+train_dataloader = dict(batch_size=16)
+val_dataloader = dict(batch_size=16)
