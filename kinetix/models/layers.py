@@ -223,6 +223,18 @@ def checkpointed(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
     return fn(x)
 
 
+def run_stages(backbone: nn.Module, x: torch.Tensor, names: Iterable[str],
+               out_indices: Iterable[int]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Run ``backbone``'s stages ``names`` in order; the outputs of those at ``out_indices``:
+    one tensor when one is asked for (what the heads take), else a tuple."""
+    outs = []
+    for i, name in enumerate(names):
+        x = getattr(backbone, name)(x)
+        if i in out_indices:
+            outs.append(x)
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
 def freeze(modules: Iterable[nn.Module]) -> None:
     """Stop ``modules`` learning: eval mode (batch-norm statistics too) and no gradients."""
     for module in modules:

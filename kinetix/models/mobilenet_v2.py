@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils import checkpoint as cp
 
 from kinetix.errors import CheckpointError, ConfigError
-from kinetix.models.layers import ConvModule, freeze, keep_norm_statistics
+from kinetix.models.layers import ConvModule, freeze, keep_norm_statistics, run_stages
 from kinetix.models.pretrained import _canonical, read_state_dict, pretrained_path
 from kinetix.models.resnet_tsm import TemporalShift
 from kinetix.registry import MODELS
@@ -125,12 +125,7 @@ class MobileNetV2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         x = self.conv1(x)
-        outs = []
-        for i, name in enumerate(self.layers):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        return run_stages(self, x, self.layers, self.out_indices)
 
     def _freeze_stages(self) -> None:
         # frozen_stages=k: conv1 and the first k entries of self.layers (conv2 is the 8th).

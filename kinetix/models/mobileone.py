@@ -24,7 +24,7 @@ from torch import nn
 from kinetix.errors import CheckpointError, ConfigError
 from kinetix.models.layers import (ConvModule, build_activation_layer, build_conv_layer,
                                    build_norm_layer, constant_init, freeze, is_norm, kaiming_init,
-                                   keep_norm_statistics)
+                                   keep_norm_statistics, run_stages)
 from kinetix.models.mobilenet_v2 import make_divisible
 from kinetix.models.pretrained import _canonical, read_state_dict
 from kinetix.models.resnet_tsm import TemporalShift
@@ -263,12 +263,7 @@ class MobileOne(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         x = self.stage0(x)
-        outs = []
-        for i, name in enumerate(self.stages):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        return run_stages(self, x, self.stages, self.out_indices)
 
     def switch_to_deploy(self) -> None:
         """Fuse every block's branches (see :class:`MobileOneBlock`); outputs stay the same

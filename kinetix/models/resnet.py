@@ -12,7 +12,7 @@ from torch import nn
 
 from kinetix.errors import ConfigError
 from kinetix.models.layers import (ConvModule, apply_train_mode, checkpointed, constant_init,
-                                   freeze_stages, is_norm, kaiming_init)
+                                   freeze_stages, is_norm, kaiming_init, run_stages)
 from kinetix.models.pretrained import load_resnet_weights, pretrained_path
 from kinetix.registry import MODELS
 
@@ -175,12 +175,7 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         x = self.maxpool(self.conv1(x))
-        outs = []
-        for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        return run_stages(self, x, self.res_layers, self.out_indices)
 
     def _partial_bn(self) -> None:
         # TSN's partial BN: only the first BN keeps learning; the others keep their

@@ -17,7 +17,7 @@ from torch import nn
 
 from kinetix.errors import ConfigError
 from kinetix.models.layers import (ConvModule, DropPath, build_conv_layer, build_norm_layer, checkpointed,
-                                   freeze, keep_norm_statistics)
+                                   freeze, keep_norm_statistics, run_stages)
 from kinetix.models.pretrained import load_pretrained_init, pretrained_init
 from kinetix.models.resnet import check_out_indices
 from kinetix.registry import MODELS, Positive
@@ -216,12 +216,7 @@ class ResNeXt(nn.Module):
         else:
             x = self.relu(getattr(self, self.norm1_name)(self.conv1(x)))
         x = self.maxpool(x)
-        outs = []
-        for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        return run_stages(self, x, self.res_layers, self.out_indices)
 
     def train(self, mode: bool = True) -> "ResNeXt":
         super().train(mode)
